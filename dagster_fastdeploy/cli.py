@@ -1,0 +1,71 @@
+"""The `dagster-fastdeploy` command. Thin: parse options, call one library function, print.
+
+Commands live in `dagster_fastdeploy/commands/` and are imported only when run, so that a
+`deploy` does not pay for importing the host's gRPC machinery and `status` not for boto3.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Optional
+
+import click
+
+from dagster_fastdeploy.errors import FastDeployError
+
+# command name -> "module:attribute"
+COMMANDS = {
+    "build": "dagster_fastdeploy.commands.build_cmd:build",
+    "deploy": "dagster_fastdeploy.commands.deploy_cmd:deploy",
+    "rollback": "dagster_fastdeploy.commands.deploy_cmd:rollback",
+    "gc": "dagster_fastdeploy.commands.deploy_cmd:gc",
+    "serve": "dagster_fastdeploy.commands.host_cmd:serve",
+    "status": "dagster_fastdeploy.commands.host_cmd:status",
+    "workspace": "dagster_fastdeploy.commands.host_cmd:workspace",
+    "dev": "dagster_fastdeploy.commands.dev_cmd:dev",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                return None
+            raise
+        return getattr(module, attr, None)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="dagster-fastdeploy")
+def cli() -> None:
+    """Deploy Dagster projects as PEX artifacts into a warm code server."""
+
+
+def main(argv: Optional[list[str]] = None) -> Any:
+    try:
+        return cli.main(args=argv, standalone_mode=False)
+    except FastDeployError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

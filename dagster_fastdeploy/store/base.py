@@ -1,0 +1,68 @@
+"""The artifact store interface shared by the `file://` and `s3://` stores.
+
+Layout under the store's root (a directory, or a bucket prefix):
+
+    blobs/deps-<sha256>.pex            content-addressed, immutable, verified on read
+    blobs/source-<sha256>.pex
+    deps-index/<deps_hash>.json        deps input hash -> {"deps": name, "locked_hash": ...}
+    deps-index/locked-<locked_hash>.json
+    deployments/<deployment>/<location>.json   the location's deployment record
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+
+# Called with (bytes_done, bytes_total) while a blob moves.
+Progress = Callable[[int, int], None]
+
+
+class Store(ABC):
+    url: str
+
+    # -- blobs -------------------------------------------------------------------------------
+    @abstractmethod
+    def has_blob(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def put_blob(self, name: str, path: Path, progress: Optional[Progress] = None) -> bool:
+        """Store `path` under `name` unless present. Returns True when bytes were uploaded.
+        Never visible under its final key before it is complete."""
+
+    @abstractmethod
+    def get_blob(self, name: str, dest: Path, progress: Optional[Progress] = None) -> Path:
+        """Copy the blob to `dest` (atomically) after verifying its sha256 against the digest in
+        its name; raises IntegrityError on a mismatch and leaves nothing at `dest`."""
+
+    def local_blob_path(self, name: str) -> Optional[Path]:
+        """A local path to the stored blob when the store is on this machine (no copy)."""
+        return None
+
+    # -- deps index --------------------------------------------------------------------------
+    @abstractmethod
+    def get_deps_index(self, key: str) -> Optional[dict[str, Any]]: ...
+
+    @abstractmethod
+    def put_deps_index(self, key: str, entry: dict[str, Any]) -> None: ...
+
+    # -- deployment records ------------------------------------------------------------------
+    @abstractmethod
+    def read_record(self, deployment: str, location: str) -> Optional[DeploymentRecord]: ...
+
+    @abstractmethod
+    def list_locations(self, deployment: str) -> list[str]: ...
+
+    @abstractmethod
+    def append_version(
+        self, deployment: str, location: str, make_entry: Callable[[int], VersionEntry]
+    ) -> DeploymentRecord:
+        """Append a version with compare-and-swap: reads the record, calls make_entry(next
+        version number), writes it back only if nobody else wrote in between, and retries
+        otherwise. Returns the record as written."""
+
+    @abstractmethod
+    def remove_location(self, deployment: str, location: str) -> None: ...

@@ -1,0 +1,67 @@
+"""Deployment records: `deployments/<deployment>/<location>.json`, an append-only history of
+location versions. The current version is the last entry."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from dagster_fastdeploy.errors import InvalidNameError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Deployment and location names become store keys: refuse anything that could escape."""
+    if not _NAME.match(name) or ".." in name:
+        raise InvalidNameError(
+            f"invalid {kind} name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
+            "letter or digit (no '/', no '..', at most 100 characters)"
+        )
+    return name
+
+
+@dataclass
+class VersionEntry:
+    version: int
+    pex_tag: str
+    manifest: dict[str, Any]
+    deployed_at: str
+    deployed_by: dict[str, Any] = field(default_factory=dict)
+    rollback_of: Optional[int] = None
+
+
+@dataclass
+class DeploymentRecord:
+    deployment: str
+    location: str
+    history: list[VersionEntry] = field(default_factory=list)
+
+    @property
+    def current(self) -> Optional[VersionEntry]:
+        return self.history[-1] if self.history else None
+
+    @property
+    def next_version(self) -> int:
+        return (self.history[-1].version + 1) if self.history else 1
+
+    def find(self, version: int) -> Optional[VersionEntry]:
+        return next((e for e in self.history if e.version == version), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        current = self.current
+        return {
+            "deployment": self.deployment,
+            "location": self.location,
+            "current_version": current.version if current else None,
+            "history": [asdict(e) for e in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeploymentRecord:
+        return cls(
+            deployment=data["deployment"],
+            location=data["location"],
+            history=[VersionEntry(**e) for e in data.get("history", [])],
+        )
