@@ -1,0 +1,1 @@
+"""Session fixtures for the store tests."""
