@@ -1,0 +1,117 @@
+"""Client of the warm host's control API (`dagster-fastdeploy serve --port`).
+
+The API is gRPC with JSON bodies: service `dagster_fastdeploy.Control`, methods Deploy, Status,
+Rollback, Remove and Health, each taking and returning one JSON object as raw bytes. A bearer
+token, when the host asks for one, goes in the `authorization` metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from dagster_fastdeploy.errors import HostError
+
+SERVICE = "dagster_fastdeploy.Control"
+TOKEN_ENV = "DAGSTER_FASTDEPLOY_TOKEN"
+DEFAULT_CONTROL_ADDRESS = "127.0.0.1:4270"
+
+
+def normalize_address(address: str) -> str:
+    """`host:port` from `host:port`, `grpc://host:port` or a bare port."""
+    for prefix in ("grpc://", "http://"):
+        if address.startswith(prefix):
+            address = address[len(prefix) :]
+    address = address.rstrip("/")
+    if address.isdigit():
+        return f"127.0.0.1:{address}"
+    if ":" not in address:
+        return f"{address}:4270"
+    return address
+
+
+class ControlClient:
+    """Talks to one warm host. Every method raises HostError when the host is unreachable or
+    refuses the call; the message says what to do next."""
+
+    def __init__(self, address: str = DEFAULT_CONTROL_ADDRESS, token: str | None = None):
+        import grpc  # imported here: only commands that talk to a host pay for it
+
+        self._grpc = grpc
+        self.address = normalize_address(address)
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV)
+        self._channel = grpc.insecure_channel(self.address)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API ---------------------------------------------------------------------------
+    def deploy(
+        self,
+        location: str,
+        version: int | None = None,
+        timeout: float = 120.0,
+        pex_tag: str | None = None,
+    ) -> dict[str, Any]:
+        """Roll out `version` (or the latest recorded version with `pex_tag`) of `location`
+        from the host's store and wait until it serves, fails, or `timeout` passes. Returns
+        {location, version, pex_tag, state: serving|failed|starting, server_id, error, endpoint,
+        steps}. A failed rollout is returned, not raised: the caller decides the exit code."""
+        request = {"location": location, "version": version, "pex_tag": pex_tag, "timeout": timeout}
+        return self._call("Deploy", request, deadline=timeout + 15.0)
+
+    def status(self) -> dict[str, Any]:
+        """{"locations": [{name, version, pex_tag, state, endpoint, server_id, error,
+        definitions, ...}]}"""
+        return self._call("Status", {}, deadline=15.0)
+
+    def rollback(self, location: str, version: int, timeout: float = 120.0) -> dict[str, Any]:
+        """Serve the recorded `version` of `location` again; same answer as deploy()."""
+        request = {"location": location, "version": version, "timeout": timeout}
+        return self._call("Rollback", request, deadline=timeout + 15.0)
+
+    def remove(self, location: str) -> dict[str, Any]:
+        """Stop serving `location` and free its endpoint."""
+        return self._call("Remove", {"location": location}, deadline=60.0)
+
+    def health(self) -> dict[str, Any]:
+        """{"ok": true, "deployment", "store", "pid", "version"} from a live host."""
+        return self._call("Health", {}, deadline=5.0)
+
+    # -- transport -------------------------------------------------------------------------
+    def _call(self, method: str, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        grpc = self._grpc
+        metadata = [("authorization", f"Bearer {self._token}")] if self._token else None
+        call = self._channel.unary_unary(f"/{SERVICE}/{method}")
+        try:
+            raw = call(json.dumps(request).encode(), timeout=deadline, metadata=metadata)
+        except grpc.RpcError as e:
+            raise _host_error(self.address, method, e) from None
+        return json.loads(raw)
+
+
+def _host_error(address: str, method: str, e: Any) -> HostError:
+    import grpc
+
+    code = e.code() if hasattr(e, "code") else None
+    details = e.details() if hasattr(e, "details") else str(e)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return HostError(
+            f"no warm host answers at {address}: start one with `dagster-fastdeploy serve` "
+            f"or pass the right --server HOST:PORT ({details})"
+        )
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return HostError(
+            f"the host at {address} refused the token: set {TOKEN_ENV} (or --token-file) to the "
+            "host's token"
+        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return HostError(f"the host at {address} did not answer {method} in time; check its log")
+    return HostError(f"the host at {address} refused {method}: {details}")
