@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import click
 
@@ -31,7 +31,7 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
@@ -51,7 +51,7 @@ def cli() -> None:
     """Deploy Dagster projects as PEX artifacts into a warm code server."""
 
 
-def main(argv: Optional[list[str]] = None) -> Any:
+def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, standalone_mode=False)
     except FastDeployError as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 MANIFEST_VERSION = 1
 
@@ -22,7 +22,9 @@ def pex_tag(deps_name: str, source_name: str) -> str:
 def parse_pex_tag(tag: str) -> tuple[str, str]:
     """Split `files=deps-<d>.pex:source-<d>.pex` into its two blob names."""
     if not tag.startswith("files="):
-        raise ValueError(f"not a pex tag: {tag!r} (expected files=deps-<digest>.pex:source-<digest>.pex)")
+        raise ValueError(
+            f"not a pex tag: {tag!r} (expected files=deps-<digest>.pex:source-<digest>.pex)"
+        )
     names = tag[len("files=") :].split(":")
     deps = [n for n in names if n.startswith("deps-")]
     source = [n for n in names if n.startswith("source-")]
@@ -48,10 +50,10 @@ class Artifact:
 class CodeTarget:
     """Where the definitions are: exactly one of module_name, package_name, python_file."""
 
-    module_name: Optional[str] = None
-    package_name: Optional[str] = None
-    python_file: Optional[str] = None
-    attribute: Optional[str] = None
+    module_name: str | None = None
+    package_name: str | None = None
+    python_file: str | None = None
+    attribute: str | None = None
     working_directory: str = "."
 
     def describe(self) -> str:
@@ -69,7 +71,7 @@ class Manifest:
     deps_locked_hash: str
     deps: Artifact
     source: Artifact
-    dagster_version: Optional[str]
+    dagster_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     preload: list[str] = field(default_factory=list)
     manifest_version: int = MANIFEST_VERSION

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
@@ -29,29 +29,29 @@ class Store(ABC):
     def has_blob(self, name: str) -> bool: ...
 
     @abstractmethod
-    def put_blob(self, name: str, path: Path, progress: Optional[Progress] = None) -> bool:
+    def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
         """Store `path` under `name` unless present. Returns True when bytes were uploaded.
         Never visible under its final key before it is complete."""
 
     @abstractmethod
-    def get_blob(self, name: str, dest: Path, progress: Optional[Progress] = None) -> Path:
+    def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
         """Copy the blob to `dest` (atomically) after verifying its sha256 against the digest in
         its name; raises IntegrityError on a mismatch and leaves nothing at `dest`."""
 
-    def local_blob_path(self, name: str) -> Optional[Path]:
+    def local_blob_path(self, name: str) -> Path | None:
         """A local path to the stored blob when the store is on this machine (no copy)."""
         return None
 
     # -- deps index --------------------------------------------------------------------------
     @abstractmethod
-    def get_deps_index(self, key: str) -> Optional[dict[str, Any]]: ...
+    def get_deps_index(self, key: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
     def put_deps_index(self, key: str, entry: dict[str, Any]) -> None: ...
 
     # -- deployment records ------------------------------------------------------------------
     @abstractmethod
-    def read_record(self, deployment: str, location: str) -> Optional[DeploymentRecord]: ...
+    def read_record(self, deployment: str, location: str) -> DeploymentRecord | None: ...
 
     @abstractmethod
     def list_locations(self, deployment: str) -> list[str]: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from dagster_fastdeploy.errors import InvalidNameError
 
@@ -29,7 +29,7 @@ class VersionEntry:
     manifest: dict[str, Any]
     deployed_at: str
     deployed_by: dict[str, Any] = field(default_factory=dict)
-    rollback_of: Optional[int] = None
+    rollback_of: int | None = None
 
 
 @dataclass
@@ -39,14 +39,14 @@ class DeploymentRecord:
     history: list[VersionEntry] = field(default_factory=list)
 
     @property
-    def current(self) -> Optional[VersionEntry]:
+    def current(self) -> VersionEntry | None:
         return self.history[-1] if self.history else None
 
     @property
     def next_version(self) -> int:
         return (self.history[-1].version + 1) if self.history else 1
 
-    def find(self, version: int) -> Optional[VersionEntry]:
+    def find(self, version: int) -> VersionEntry | None:
         return next((e for e in self.history if e.version == version), None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The edit -> deploy -> live benchmark: `python -m benchmarks.loop [--quick] [--json FILE]`."""

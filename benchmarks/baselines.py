@@ -1,0 +1,215 @@
+"""What the alternatives pay, measured on the same machine in the same run.
+
+- image_rebuild: a fresh virtualenv, `pip install` of the same pinned requirements plus the project,
+  then a cold `dagster api grpc` until it answers a ping: the lower bound of a Docker build with a
+  dependency-layer miss plus a fresh container, without push or pull (pip's download cache is warm,
+  which only flatters this baseline).
+- image_restart: the same environment already built (pip compiled its bytecode, as an image build
+  does); a new `dagster api grpc` process started cold until it answers: what a new container pays
+  for a source-only change before any build, push or pull.
+- dagster_plus_builder: dagster-cloud-cli's own deps.pex and source.pex builders on the same
+  project, in a virtualenv of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.timing import Run, Scenario, wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def grpc_answers(port: int) -> bool:
+    from dagster._grpc.client import DagsterGrpcClient
+
+    client = DagsterGrpcClient(port=port, host="127.0.0.1")
+    return client.ping("bench")["echo"] == "bench"
+
+
+def pin_requirements(project_dir: Path, python: str, out: Path) -> Path:
+    """The project's dependencies pinned the way an image build would install them."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "compile",
+            "--quiet",
+            "--python-version",
+            python,
+            str(project_dir / "pyproject.toml"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
+    return out
+
+
+def start_code_server(python_bin: Path, module: str, cwd: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(python_bin),
+            "-m",
+            "dagster",
+            "api",
+            "grpc",
+            "-m",
+            module,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def image_rebuild(
+    scenario: Scenario, project_dir: Path, module: str, pinned: Path, work: Path, runs: int
+) -> Path | None:
+    """Returns the last built venv, reused by image_restart."""
+    venv: Path | None = None
+    for i in range(runs):
+        venv = work / f"image-venv-{i}"
+        shutil.rmtree(venv, ignore_errors=True)
+
+        def body(run: Run, venv: Path = venv) -> None:
+            with run.step("venv"):
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+            ]
+            with run.step("pip_install_deps"):
+                subprocess.run([*pip, "-r", str(pinned)], check=True)
+            with run.step("pip_install_project"):
+                subprocess.run([*pip, "--no-deps", str(project_dir)], check=True)
+            with run.step("start"):
+                proc, port = start_code_server(venv / "bin" / "python", module, project_dir)
+                try:
+                    wait_until(lambda: grpc_answers(port), timeout=180)
+                finally:
+                    stop(proc)
+
+        scenario.measure(body)
+        if i < runs - 1:
+            shutil.rmtree(venv, ignore_errors=True)
+    return venv
+
+
+def image_restart(
+    scenario: Scenario, venv: Path, project_dir: Path, module: str, runs: int
+) -> None:
+    for _ in range(runs):
+
+        def body(run: Run) -> None:
+            with run.step("start"):
+                proc, port = start_code_server(venv / "bin" / "python", module, project_dir)
+                try:
+                    wait_until(lambda: grpc_answers(port), timeout=180)
+                finally:
+                    stop(proc)
+
+        scenario.measure(body)
+
+
+def dagster_plus_builder(
+    scenario: Scenario, project_dir: Path, python: str, work: Path, runs: int
+) -> None:
+    venv = work / "dagster-cloud-cli-venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        installed = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "dagster-cloud-cli",
+                "pex",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            scenario.skipped = (
+                "dagster-cloud-cli could not be installed: " + installed.stderr[-500:]
+            )
+            return
+    python_bin = str(venv / "bin" / "python")
+    version = subprocess.run(
+        [python_bin, "-m", "pip", "show", "dagster-cloud-cli"], capture_output=True, text=True
+    ).stdout
+    scenario.extra["dagster_cloud_cli"] = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in version.splitlines()
+            if line.startswith("Version")
+        ),
+        None,
+    )
+    env = {**os.environ, "PEX_ROOT": str(work / "dagster-cloud-pex-root")}
+    for i in range(runs):
+        out = work / f"dagster-plus-out-{i}"
+        shutil.rmtree(out, ignore_errors=True)
+
+        def body(run: Run, out: Path = out) -> None:
+            for step, module in (("deps_pex", "deps"), ("source_pex", "source")):
+                with run.step(step):
+                    done = subprocess.run(
+                        [
+                            python_bin,
+                            "-m",
+                            f"dagster_cloud_cli.core.pex_builder.{module}",
+                            str(project_dir),
+                            str(out),
+                            "--python-version",
+                            python,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                    )
+                if done.returncode != 0:
+                    raise RuntimeError(
+                        f"dagster-cloud-cli {module} builder failed: "
+                        + (done.stderr or done.stdout)[-800:]
+                    )
+
+        try:
+            scenario.measure(body)
+        except RuntimeError as e:
+            scenario.skipped = str(e)
+            scenario.runs.clear()
+            return
