@@ -1,1 +1,140 @@
-"""Session fixtures for the store tests."""
+"""Session fixtures for the store tests: a real S3-compatible server (moto's standalone server,
+a subprocess on a free loopback port, spoken to over HTTP by boto3), a fresh bucket per test,
+and file stores in temp directories."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# moto accepts any key pair unless told to check them (see moto_server_checking_credentials)
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class MotoServer:
+    endpoint: str
+    process: subprocess.Popen[bytes]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+        )
+
+
+def start_moto_server(log: Path, extra_env: dict[str, str] | None = None) -> MotoServer:
+    """`python -m moto.server` on a free loopback port; returns once it answers HTTP."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, **(extra_env or {})}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+            return MotoServer(endpoint, process)
+        except urllib.error.HTTPError:  # it answered: that is all we wait for
+            return MotoServer(endpoint, process)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"moto server did not start: {log.read_text()}") from None
+            time.sleep(0.1)
+
+
+def stop(server: MotoServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3 server over HTTP for the whole session. Also sets the credentials and
+    endpoint in the environment, the way a user's shell or CI would."""
+    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
+    saved = {k: os.environ.get(k) for k in [*S3_CREDENTIALS, "AWS_ENDPOINT_URL"]}
+    os.environ.update(S3_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stop(server)
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    """A fresh, empty bucket on the moto server."""
+    name = f"fastdeploy-{uuid.uuid4().hex[:12]}"
+    moto_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_store_url(s3_bucket: str) -> str:
+    return f"s3://{s3_bucket}/team/artifacts"
+
+
+@pytest.fixture
+def file_store_url(tmp_path: Path) -> str:
+    return (tmp_path / "store").as_uri()
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs against both stores."""
+    fixture = "file_store_url" if request.param == "file" else "s3_store_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def moto_server_checking_credentials(tmp_path: Path) -> Iterator[MotoServer]:
+    """A second moto server that checks every request's access key against its IAM users (it
+    has none), so it refuses any credentials, as S3 does with a wrong key."""
+    server = start_moto_server(tmp_path / "moto-auth.log", {"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        yield server
+    finally:
+        stop(server)

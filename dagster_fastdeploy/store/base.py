@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
+from dagster_fastdeploy.store.blobs import BlobInfo
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
 # Called with (bytes_done, bytes_total) while a blob moves.
@@ -41,6 +42,27 @@ class Store(ABC):
     def local_blob_path(self, name: str) -> Path | None:
         """A local path to the stored blob when the store is on this machine (no copy)."""
         return None
+
+    # -- garbage collection (`dagster-fastdeploy gc`) ----------------------------------------
+    @abstractmethod
+    def list_blobs(self) -> list[BlobInfo]: ...
+
+    @abstractmethod
+    def delete_blob(self, name: str) -> None: ...
+
+    @abstractmethod
+    def list_deps_index(self) -> dict[str, dict[str, Any]]: ...
+
+    @abstractmethod
+    def delete_deps_index(self, key: str) -> None: ...
+
+    @abstractmethod
+    def list_deployments(self) -> list[str]: ...
+
+    def clean_partial_uploads(self, older_than: float) -> int:
+        """Remove uploads that were interrupted more than `older_than` seconds ago (temp files,
+        unfinished multipart uploads); never visible as blobs. Returns how many went."""
+        return 0
 
     # -- deps index --------------------------------------------------------------------------
     @abstractmethod

@@ -1,0 +1,256 @@
+"""The `file:///abs/path` store: a directory on this machine (or a shared mount).
+
+Safe for several processes at once. Blobs and index entries are written to a temp file in the
+same directory and then linked or renamed into place, so a reader never sees a partial file
+under a final name. A deployment record is updated with compare-and-swap: the new history is
+prepared without a lock, then a short file lock covers "is the record still the one I read?
+then replace it atomically"; if someone else wrote in between, the append starts again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.store.base import Progress, Store
+from dagster_fastdeploy.store.blobs import CHUNK, BlobInfo, is_blob_name, verify_blob_file
+from dagster_fastdeploy.store.keys import (
+    BLOBS,
+    DEPLOYMENTS,
+    DEPS_INDEX,
+    blob_key,
+    deployment_prefix,
+    index_key,
+    record_key,
+)
+from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+
+TMP_PREFIX = ".tmp-"
+LOCK_TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def _store_io(store: FileStore, action: str) -> Iterator[None]:
+    """Turn OS errors into a StoreError that names the store and what was being done."""
+    try:
+        yield
+    except PermissionError as e:
+        raise StoreError(
+            f"permission denied while {action} in the store {store.url} ({e.filename}): "
+            "check the directory's owner and mode, or pick another store with --store"
+        ) from e
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise StoreError(f"cannot {action} in the store {store.url}: {e}") from e
+
+
+def _temp_path(directory: Path, name: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", dir=directory)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _copy(src: Path, dst: Path, progress: Progress | None) -> None:
+    total = src.stat().st_size
+    if progress is None:
+        shutil.copyfile(src, dst)
+    else:
+        done = 0
+        progress(0, total)
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            for chunk in iter(lambda: fin.read(4 * CHUNK), b""):
+                fout.write(chunk)
+                done += len(chunk)
+                progress(done, total)
+    with open(dst, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = _temp_path(path.parent, path.name)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class FileStore(Store):
+    def __init__(self, root: Path):
+        self.root = root
+        self.url = root.as_uri()
+
+    # -- paths ---------------------------------------------------------------------------------
+    def _blob(self, name: str) -> Path:
+        return self.root / blob_key(name)
+
+    def _index(self, key: str) -> Path:
+        return self.root / index_key(key)
+
+    def _record(self, deployment: str, location: str) -> Path:
+        return self.root / record_key(deployment, location)
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def has_blob(self, name: str) -> bool:
+        return self._blob(name).is_file()
+
+    def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
+        final = self._blob(name)
+        verify_blob_file(name, path, stored_at=str(path))
+        with _store_io(self, f"storing {name}"):
+            if final.is_file() and final.stat().st_size == path.stat().st_size:
+                return False
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temp_path(final.parent, name)
+            try:
+                _copy(path, tmp, progress)
+                if final.exists():  # the wrong size: a damaged copy, replace it
+                    os.replace(tmp, final)
+                    return True
+                try:
+                    os.link(tmp, final)  # create-only: never overwrites a concurrent writer's
+                except FileExistsError:
+                    return False
+                return True
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
+        source = self._blob(name)
+        if not source.is_file():
+            raise StoreError(f"blob {name} is not in the store {self.url}")
+        with _store_io(self, f"reading {name}"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temp_path(dest.parent, dest.name)
+            try:
+                _copy(source, tmp, progress)
+                verify_blob_file(name, tmp, stored_at=str(source))
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return dest
+
+    def local_blob_path(self, name: str) -> Path | None:
+        path = self._blob(name)
+        return path if path.is_file() else None
+
+    def list_blobs(self) -> list[BlobInfo]:
+        blobs = []
+        directory = self.root / BLOBS
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if is_blob_name(path.name):
+                    stat = path.stat()
+                    blobs.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
+        return blobs
+
+    def delete_blob(self, name: str) -> None:
+        with _store_io(self, f"deleting {name}"):
+            self._blob(name).unlink(missing_ok=True)
+
+    def clean_partial_uploads(self, older_than: float) -> int:
+        removed = 0
+        cutoff = time.time() - older_than
+        for directory in [self.root / BLOBS, self.root / DEPS_INDEX]:
+            if directory.is_dir():
+                for path in directory.glob(f"{TMP_PREFIX}*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime <= cutoff:
+                            path.unlink()
+                            removed += 1
+        return removed
+
+    # -- deps index ----------------------------------------------------------------------------
+    def get_deps_index(self, key: str) -> dict[str, Any] | None:
+        path = self._index(key)
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def put_deps_index(self, key: str, entry: dict[str, Any]) -> None:
+        path = self._index(key)
+        with _store_io(self, "writing the deps index"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, json.dumps(entry, indent=2, sort_keys=True).encode())
+
+    def list_deps_index(self) -> dict[str, dict[str, Any]]:
+        directory = self.root / DEPS_INDEX
+        if not directory.is_dir():
+            return {}
+        return {
+            path.stem: json.loads(path.read_text())
+            for path in sorted(directory.glob("*.json"))
+            if not path.name.startswith(".")
+        }
+
+    def delete_deps_index(self, key: str) -> None:
+        self._index(key).unlink(missing_ok=True)
+
+    # -- deployment records --------------------------------------------------------------------
+    def read_record(self, deployment: str, location: str) -> DeploymentRecord | None:
+        try:
+            data = self._record(deployment, location).read_bytes()
+        except FileNotFoundError:
+            return None
+        return DeploymentRecord.from_dict(json.loads(data))
+
+    def list_locations(self, deployment: str) -> list[str]:
+        directory = self.root / deployment_prefix(deployment)
+        if not directory.is_dir():
+            return []
+        return sorted(p.stem for p in directory.glob("*.json") if not p.name.startswith("."))
+
+    def list_deployments(self) -> list[str]:
+        directory = self.root / DEPLOYMENTS
+        if not directory.is_dir():
+            return []
+        return sorted(p.name for p in directory.iterdir() if p.is_dir())
+
+    def append_version(
+        self, deployment: str, location: str, make_entry: Callable[[int], VersionEntry]
+    ) -> DeploymentRecord:
+        from filelock import FileLock, Timeout
+
+        path = self._record(deployment, location)
+        with _store_io(self, f"writing the record of {deployment}/{location}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path.with_name(f".{path.name}.lock")))
+            while True:
+                seen = path.read_bytes() if path.exists() else None
+                record = (
+                    DeploymentRecord.from_dict(json.loads(seen))
+                    if seen is not None
+                    else DeploymentRecord(deployment=deployment, location=location)
+                )
+                record.history.append(make_entry(record.next_version))
+                data = json.dumps(record.to_dict(), indent=2).encode()
+                try:
+                    with lock.acquire(timeout=LOCK_TIMEOUT):
+                        now = path.read_bytes() if path.exists() else None
+                        if now != seen:
+                            continue  # someone appended in between: start again from theirs
+                        _write_atomically(path, data)
+                        return record
+                except Timeout as e:
+                    raise StoreError(
+                        f"the record {path} stayed locked for {LOCK_TIMEOUT:.0f} s: another "
+                        "deploy is stuck writing it; try again, or remove the .lock file beside "
+                        "it if no deploy is running"
+                    ) from e
+
+    def remove_location(self, deployment: str, location: str) -> None:
+        with _store_io(self, f"removing {deployment}/{location}"):
+            self._record(deployment, location).unlink(missing_ok=True)

@@ -1,0 +1,39 @@
+"""Where things live under a store's root or prefix (the layout in store/base.py). Every key is
+built here from checked parts, so no name can reach outside the store."""
+
+from __future__ import annotations
+
+import re
+
+from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.store.blobs import blob_digest
+from dagster_fastdeploy.store.records import check_name
+
+BLOBS = "blobs"
+DEPS_INDEX = "deps-index"
+DEPLOYMENTS = "deployments"
+
+_INDEX_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def check_index_key(key: str) -> str:
+    if not _INDEX_KEY.match(key) or ".." in key:
+        raise StoreError(f"not a deps index key: {key!r}")
+    return key
+
+
+def blob_key(name: str) -> str:
+    blob_digest(name)
+    return f"{BLOBS}/{name}"
+
+
+def index_key(key: str) -> str:
+    return f"{DEPS_INDEX}/{check_index_key(key)}.json"
+
+
+def deployment_prefix(deployment: str) -> str:
+    return f"{DEPLOYMENTS}/{check_name('deployment', deployment)}/"
+
+
+def record_key(deployment: str, location: str) -> str:
+    return f"{deployment_prefix(deployment)}{check_name('location', location)}.json"

@@ -1,0 +1,324 @@
+"""The `s3://bucket/prefix` store: boto3 with the standard credential chain, `AWS_ENDPOINT_URL`
+(or `--endpoint-url`) for S3-compatible servers, botocore's standard retry mode (backoff with
+jitter; `AWS_MAX_ATTEMPTS` overrides the attempt count), and s3transfer's multipart transfers
+with concurrency for large blobs.
+
+Blobs are written create-only (`If-None-Match: *` on the PUT, or on CompleteMultipartUpload),
+and S3 makes an object visible only once its upload is complete, so an interrupted upload never
+shows under a blob's key. A deployment record is updated with compare-and-swap: a conditional
+PUT with `If-Match: <etag>` of the record that was read (or `If-None-Match: *` when there was
+none), retried from a fresh read on PreconditionFailed / ConditionalRequestConflict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.store.base import Progress, Store
+from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
+from dagster_fastdeploy.store.keys import (
+    BLOBS,
+    DEPLOYMENTS,
+    DEPS_INDEX,
+    blob_key,
+    deployment_prefix,
+    index_key,
+    record_key,
+)
+from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code, s3_errors
+
+MB = 1024 * 1024
+MAX_RECORD_ATTEMPTS = 50
+
+
+class _ProgressSubscriber:
+    """An s3transfer subscriber that reports (bytes_done, bytes_total) from worker threads."""
+
+    def __init__(self, total: int, progress: Progress):
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+        self._progress = progress
+        progress(0, total)
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        with self._lock:
+            self._done += bytes_transferred
+            self._progress(self._done, self._total)
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        pass
+
+
+class S3Store(Store):
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
+        import boto3
+        from botocore.config import Config
+
+        endpoint_url = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        config = Config(
+            retries={"mode": "standard"},
+            connect_timeout=10,
+            read_timeout=120,
+            max_pool_connections=16,
+            # S3-compatible servers (MinIO, moto, Ceph) want path-style addressing
+            s3={"addressing_style": "path"} if endpoint_url else None,
+        )
+        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        self.endpoint = self.client.meta.endpoint_url
+        self._replacing: set[str] = set()
+        for event in ("PutObject", "CompleteMultipartUpload"):
+            self.client.meta.events.register(
+                f"before-parameter-build.s3.{event}", self._blobs_are_create_only
+            )
+
+    def _key(self, relative: str) -> str:
+        return f"{self.prefix}{relative}"
+
+    def _errors(self, action: str) -> Any:
+        return s3_errors(self.url, self.endpoint, action)
+
+    def _blobs_are_create_only(self, params: dict[str, Any], **kwargs: Any) -> None:
+        key = params.get("Key", "")
+        blobs = self._key(f"{BLOBS}/")
+        if key.startswith(blobs) and key not in self._replacing and "IfMatch" not in params:
+            params["IfNoneMatch"] = "*"
+
+    def _transfer(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+        from s3transfer.manager import TransferManager
+
+        config = TransferConfig(
+            multipart_threshold=8 * MB, multipart_chunksize=8 * MB, max_concurrency=8
+        )
+        return TransferManager(self.client, config)
+
+    def _head_size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        with self._errors(f"looking up {key}"):
+            try:
+                return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            except ClientError as e:
+                if error_code(e) in MISSING:
+                    return None
+                raise
+
+    def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        pages = []
+        with self._errors(f"listing {prefix}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+                pages.append(page)
+        return pages
+
+    def _get_json(self, key: str) -> tuple[Any, str] | None:
+        from botocore.exceptions import ClientError
+
+        with self._errors(f"reading {key}"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if error_code(e) in MISSING:
+                    return None
+                raise
+            return json.loads(response["Body"].read()), response["ETag"]
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def has_blob(self, name: str) -> bool:
+        return self._head_size(self._key(blob_key(name))) is not None
+
+    def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self._key(blob_key(name))
+        verify_blob_file(name, path, stored_at=str(path))
+        size = path.stat().st_size
+        stored = self._head_size(key)
+        if stored == size:
+            return False
+        if stored is not None:  # the wrong size: a damaged copy, replace it
+            self._replacing.add(key)
+        subscribers = [_ProgressSubscriber(size, progress)] if progress else []
+        try:
+            with self._errors(f"uploading {name}"), self._transfer() as transfer:
+                try:
+                    transfer.upload(
+                        str(path),
+                        self.bucket,
+                        key,
+                        extra_args={"Metadata": {"sha256": blob_digest(name)}},
+                        subscribers=subscribers,
+                    ).result()
+                except ClientError as e:
+                    if error_code(e) in CONFLICT:
+                        return False  # a concurrent deploy stored the same bytes first
+                    raise
+        finally:
+            self._replacing.discard(key)
+        return True
+
+    def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
+        key = self._key(blob_key(name))
+        size = self._head_size(key)
+        if size is None:
+            raise StoreError(f"blob {name} is not in the store {self.url}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        subscribers = [_ProgressSubscriber(size, progress)] if progress else []
+        try:
+            with self._errors(f"downloading {name}"), self._transfer() as transfer:
+                transfer.download(self.bucket, key, tmp_name, subscribers=subscribers).result()
+            verify_blob_file(name, tmp, stored_at=f"s3://{self.bucket}/{key}")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def list_blobs(self) -> list[BlobInfo]:
+        blobs = []
+        start = len(self._key(f"{BLOBS}/"))
+        for page in self._list(f"{BLOBS}/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                if is_blob_name(name):
+                    blobs.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
+        return blobs
+
+    def delete_blob(self, name: str) -> None:
+        with self._errors(f"deleting {name}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(blob_key(name)))
+
+    def clean_partial_uploads(self, older_than: float) -> int:
+        removed = 0
+        cutoff = time.time() - older_than
+        with self._errors("listing unfinished uploads"):
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(f"{BLOBS}/")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() <= cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        return removed
+
+    # -- deps index ----------------------------------------------------------------------------
+    def get_deps_index(self, key: str) -> dict[str, Any] | None:
+        found = self._get_json(self._key(index_key(key)))
+        return found[0] if found else None
+
+    def put_deps_index(self, key: str, entry: dict[str, Any]) -> None:
+        body = json.dumps(entry, indent=2, sort_keys=True).encode()
+        with self._errors("writing the deps index"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(index_key(key)),
+                Body=body,
+                ContentType="application/json",
+            )
+
+    def list_deps_index(self) -> dict[str, dict[str, Any]]:
+        entries = {}
+        start = len(self._key(f"{DEPS_INDEX}/"))
+        for page in self._list(f"{DEPS_INDEX}/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                found = self._get_json(obj["Key"]) if name.endswith(".json") else None
+                if found:
+                    entries[name[: -len(".json")]] = found[0]
+        return entries
+
+    def delete_deps_index(self, key: str) -> None:
+        with self._errors("deleting a deps index entry"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(index_key(key)))
+
+    # -- deployment records --------------------------------------------------------------------
+    def read_record(self, deployment: str, location: str) -> DeploymentRecord | None:
+        found = self._get_json(self._key(record_key(deployment, location)))
+        return DeploymentRecord.from_dict(found[0]) if found else None
+
+    def list_locations(self, deployment: str) -> list[str]:
+        prefix = deployment_prefix(deployment)
+        start = len(self._key(prefix))
+        names = []
+        for page in self._list(prefix, delimiter="/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                if name.endswith(".json"):
+                    names.append(name[: -len(".json")])
+        return sorted(names)
+
+    def list_deployments(self) -> list[str]:
+        start = len(self._key(f"{DEPLOYMENTS}/"))
+        names = []
+        for page in self._list(f"{DEPLOYMENTS}/", delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                names.append(common["Prefix"][start:].rstrip("/"))
+        return sorted(names)
+
+    def append_version(
+        self, deployment: str, location: str, make_entry: Callable[[int], VersionEntry]
+    ) -> DeploymentRecord:
+        from botocore.exceptions import ClientError
+
+        key = self._key(record_key(deployment, location))
+        for attempt in range(MAX_RECORD_ATTEMPTS):
+            found = self._get_json(key)
+            if found:
+                record = DeploymentRecord.from_dict(found[0])
+                condition = {"IfMatch": found[1]}
+            else:
+                record = DeploymentRecord(deployment=deployment, location=location)
+                condition = {"IfNoneMatch": "*"}
+            record.history.append(make_entry(record.next_version))
+            body = json.dumps(record.to_dict(), indent=2).encode()
+            with self._errors(f"writing the record of {deployment}/{location}"):
+                try:
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/json",
+                        **condition,
+                    )
+                    return record
+                except ClientError as e:
+                    if error_code(e) not in CONFLICT | MISSING:
+                        raise
+            # someone else wrote in between: back off a little, then start from theirs
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+        raise StoreError(
+            f"could not append to the record of {deployment}/{location} in {self.url} after "
+            f"{MAX_RECORD_ATTEMPTS} attempts: too many deploys of this location at once"
+        )
+
+    def remove_location(self, deployment: str, location: str) -> None:
+        with self._errors(f"removing {deployment}/{location}"):
+            self.client.delete_object(
+                Bucket=self.bucket, Key=self._key(record_key(deployment, location))
+            )
