@@ -1,0 +1,265 @@
+"""`deploy`, `rollback` and `gc`: thin fronts over deploy.py, rollback.py and gc.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from dagster_fastdeploy.errors import HostError
+
+PROGRESS_BAR_OVER = 4 * 1024 * 1024  # bytes: smaller uploads finish before a bar helps
+
+
+def store_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--endpoint-url",
+        default=None,
+        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS).",
+    )(f)
+    return click.option(
+        "--store",
+        "store_url",
+        default=None,
+        help="file:///abs/path or s3://bucket/prefix "
+        "(default: $DAGSTER_FASTDEPLOY_STORE, else ~/.dagster-fastdeploy/store).",
+    )(f)
+
+
+def host_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--timeout", default=120.0, show_default=True, help="Seconds to wait for the host."
+    )(f)
+    f = click.option(
+        "--token-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="File holding the host's control token (default: $DAGSTER_FASTDEPLOY_TOKEN).",
+    )(f)
+    return click.option(
+        "--server", default=None, metavar="HOST:PORT", help="Warm host to roll the version out to."
+    )(f)
+
+
+deployment_option = click.option(
+    "--deployment", default="prod", show_default=True, help="Deployment (a set of locations)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+@contextmanager
+def upload_progress() -> Iterator[Callable[[str, int], Any] | None]:
+    """A rich progress bar for uploads over a few MB, on a terminal only."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress(
+        *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True
+    )
+
+    def progress_for(name: str, size: int) -> Callable[[int, int], None] | None:
+        if size < PROGRESS_BAR_OVER:
+            return None
+        task = bar.add_task(f"upload {name[:20]}…", total=size)
+        return lambda done, total: bar.update(task, completed=done)
+
+    with bar:
+        yield progress_for
+
+
+def _rollout_lines(server: str, data: dict[str, Any]) -> list[str]:
+    line = f"  host {server}: {data.get('state')}"
+    if data.get("server_id"):
+        line += f" (server id {data['server_id']})"
+    if data.get("endpoint"):
+        line += f" at {data['endpoint']}"
+    lines = [line]
+    if data.get("error"):
+        lines.append(f"  error: {data['error']}")
+    return lines
+
+
+def _finish(as_json: bool, data: dict[str, Any], lines: list[str], server: str | None) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo("\n".join(lines))
+    if server and data.get("state") != "serving":
+        raise HostError(
+            f"the host at {server} did not start serving {data['location']} version "
+            f"{data['version']} (state: {data.get('state')}); the version is recorded and the "
+            "host keeps serving the one it had. See the error above and the host's log."
+        )
+
+
+@click.command()
+@click.argument(
+    "project_dir", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@store_options
+@deployment_option
+@click.option("--location", default=None, help="Code location name (default: the project's).")
+@host_options
+@json_option
+def deploy(
+    project_dir: Path,
+    store_url: str | None,
+    endpoint_url: str | None,
+    deployment: str,
+    location: str | None,
+    server: str | None,
+    token_file: Path | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Build PROJECT_DIR, upload what the store lacks, and record a new version."""
+    from dagster_fastdeploy.deploy import deploy_project
+    from dagster_fastdeploy.rollout import read_token
+    from dagster_fastdeploy.store import open_store
+
+    token = read_token(token_file)
+    store = open_store(store_url, endpoint_url=endpoint_url)
+    with upload_progress() as progress_for:
+        result = deploy_project(
+            project_dir,
+            store,
+            deployment=deployment,
+            location=location,
+            server=server,
+            token=token,
+            progress_for=progress_for,
+            rollout_timeout=timeout,
+        )
+    data = result.to_json()
+    was = f"v{result.previous_version} -> " if result.previous_version else ""
+    lines = [
+        f"Deployed {result.location} {was}v{result.version} to {result.deployment} at "
+        f"{result.store} ({result.path} path{', deps built' if result.deps_built else ''})",
+        "  uploaded: "
+        + (
+            ", ".join(result.uploaded) + f" ({_size(result.bytes_uploaded)})"
+            if result.uploaded
+            else "nothing, the store had every blob"
+        ),
+        f"  pex tag: {result.pex_tag}",
+        "  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.seconds.items()),
+    ]
+    if server:
+        lines += _rollout_lines(server, result.rollout or {})
+    _finish(as_json, data, lines, server)
+
+
+@click.command()
+@click.option("--location", required=True, help="Code location to roll back.")
+@click.option(
+    "--to", "to", type=int, default=None, help="Version to restore (default: the one before)."
+)
+@store_options
+@deployment_option
+@host_options
+@json_option
+def rollback(
+    location: str,
+    to: int | None,
+    store_url: str | None,
+    endpoint_url: str | None,
+    deployment: str,
+    server: str | None,
+    token_file: Path | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Record a new version of LOCATION that serves an earlier version's code."""
+    from dagster_fastdeploy.rollback import rollback_location
+    from dagster_fastdeploy.rollout import read_token
+    from dagster_fastdeploy.store import open_store
+
+    token = read_token(token_file)
+    store = open_store(store_url, endpoint_url=endpoint_url)
+    result = rollback_location(
+        store,
+        location,
+        deployment=deployment,
+        to=to,
+        server=server,
+        token=token,
+        rollout_timeout=timeout,
+    )
+    lines = [
+        f"Rolled back {result.location} in {result.deployment}: v{result.version} serves the "
+        f"code of v{result.rolled_back_to} (was v{result.previous_version})",
+        f"  pex tag: {result.pex_tag}",
+    ]
+    if server:
+        lines += _rollout_lines(server, result.rollout or {})
+    _finish(as_json, result.to_json(), lines, server)
+
+
+@click.command()
+@store_options
+@click.option("--deployment", default=None, help="Apply --keep to this deployment only.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Versions of each location to keep (default: all history).",
+)
+@click.option(
+    "--min-age",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Never delete blobs younger than this many seconds (a deploy may be running).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@json_option
+def gc(
+    store_url: str | None,
+    endpoint_url: str | None,
+    deployment: str | None,
+    keep: int | None,
+    min_age: float,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete blobs that no kept version of any location references."""
+    from dagster_fastdeploy.gc import collect_garbage
+    from dagster_fastdeploy.store import open_store
+
+    store = open_store(store_url, endpoint_url=endpoint_url)
+    result = collect_garbage(
+        store, deployment=deployment, keep=keep, dry_run=dry_run, min_age=min_age
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{result.store}: {verb} {len(result.deleted)} blobs ({_size(result.bytes_freed)}), "
+        f"kept {result.kept}"
+    )
+    for name in result.deleted:
+        click.echo(f"  {verb} {name}")
+    if result.kept_young:
+        click.echo(
+            f"  kept {len(result.kept_young)} unreferenced blobs younger than {min_age:.0f} s"
+        )
+    if result.index_entries_deleted:
+        click.echo(f"  {verb} {len(result.index_entries_deleted)} deps index entries")
+    if result.partial_uploads_cleaned:
+        click.echo(f"  cleaned {result.partial_uploads_cleaned} interrupted uploads")

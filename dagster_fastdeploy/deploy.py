@@ -1,0 +1,182 @@
+"""`deploy`: build a project, put what the store lacks, append a version to the location's
+deployment record, and optionally tell a warm host to serve it.
+
+Order matters: deps blob, then source blob, then the deps index, then the record. A record
+therefore never names a blob that is not fully stored, and a deploy interrupted anywhere before
+the record leaves the current version as it was; the next deploy uploads what is still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.store.base import Progress, Store
+from dagster_fastdeploy.store.records import VersionEntry, check_name
+
+# Called with (blob name, size in bytes) before an upload; may return a progress callback.
+UploadProgress = Callable[[str, int], "Progress | None"]
+
+
+@dataclass
+class DeployResult:
+    location: str
+    deployment: str
+    version: int
+    previous_version: int | None
+    path: str  # "fast": no deps.pex built or uploaded; "full" otherwise
+    uploaded: list[str]
+    bytes_uploaded: int
+    pex_tag: str
+    seconds: dict[str, float]
+    store: str
+    deps_built: bool = False
+    rollout: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def state(self) -> str | None:
+        return self.rollout.get("state") if self.rollout else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        rollout = data.pop("rollout")
+        if rollout is not None:
+            data.update(
+                state=rollout.get("state"),
+                server_id=rollout.get("server_id"),
+                endpoint=rollout.get("endpoint"),
+                error=rollout.get("error"),
+            )
+        return data
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> dict[str, float]:
+        self.seconds["total"] = round(time.perf_counter() - self.start, 3)
+        return self.seconds
+
+
+def _remembering(store: Store) -> tuple[Callable[[str], Any], dict[str, Any]]:
+    """The build's known_deps callback, remembering the store's answers."""
+    answers: dict[str, Any] = {}
+
+    def known_deps(key: str) -> Any:
+        if key not in answers:
+            answers[key] = store.get_deps_index(key)
+        return answers[key]
+
+    return known_deps, answers
+
+
+def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | None) -> int:
+    """Put one blob unless the store has it; returns the bytes uploaded."""
+    size = path.stat().st_size
+    progress = progress_for(name, size) if progress_for else None
+    return size if store.put_blob(name, path, progress=progress) else 0
+
+
+def deploy_project(
+    project_dir: Path,
+    store: Store,
+    deployment: str = "prod",
+    location: str | None = None,
+    server: str | None = None,
+    token: str | None = None,
+    progress_for: UploadProgress | None = None,
+    rollout_timeout: float = 120.0,
+) -> DeployResult:
+    """Deploy `project_dir` as a new version of its code location (see the module docstring).
+    With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
+    raised (the record is written; the host keeps serving the version it had)."""
+    from dagster_fastdeploy.build import build_project, deps_index_entry
+    from dagster_fastdeploy.config import load_project
+    from dagster_fastdeploy.deployed_by import deployed_by
+
+    clock = _Clock()
+    check_name("deployment", deployment)
+    project = load_project(project_dir)
+    location = check_name("location", location or project.location_name)
+    previous = store.read_record(deployment, location)  # also proves the store answers
+    clock.lap("connect")
+
+    known_deps, answers = _remembering(store)
+    result = build_project(project.root, known_deps=known_deps)
+    manifest = result.manifest
+    deps, source = manifest.deps, manifest.source
+    if result.deps_path is None and not store.has_blob(deps.name):
+        # the store's deps index names a deps.pex the store no longer has (gc?): build it here
+        result = build_project(project.root)
+        manifest = result.manifest
+        deps, source = manifest.deps, manifest.source
+    clock.lap("build")
+
+    uploaded: list[str] = []
+    sent = 0
+    for name, path in [(deps.name, result.deps_path), (source.name, result.source_path)]:
+        if path is None:
+            continue
+        size = _upload(store, name, Path(path), progress_for)
+        if size:
+            uploaded.append(name)
+            sent += size
+    index_keys = [manifest.deps_hash, f"locked-{manifest.deps_locked_hash}"]
+    if any((answers.get(k) or {}).get("deps", {}).get("name") != deps.name for k in index_keys):
+        entry = deps_index_entry(result)
+        for key in index_keys:
+            store.put_deps_index(key, entry)
+    for name in (deps.name, source.name):
+        if name not in uploaded and not store.has_blob(name):
+            raise StoreError(f"{name} is not in the store {store.url} after uploading it")
+    clock.lap("upload")
+
+    manifest_data = manifest.to_dict()
+    manifest_data["location"] = location
+    who = deployed_by(project.root)
+
+    def make_entry(version: int) -> VersionEntry:
+        return VersionEntry(
+            version=version,
+            pex_tag=manifest.pex_tag,
+            manifest=manifest_data,
+            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            deployed_by=who,
+        )
+
+    entry_written = store.append_version(deployment, location, make_entry).history[-1]
+    clock.lap("record")
+
+    rollout = None
+    if server:
+        from dagster_fastdeploy.rollout import roll_out
+
+        rollout = roll_out(server, location, entry_written.version, token, rollout_timeout)
+        clock.lap("rollout")
+
+    deps_moved = result.deps_built or deps.name in uploaded
+    return DeployResult(
+        location=location,
+        deployment=deployment,
+        version=entry_written.version,
+        previous_version=previous.current.version if previous and previous.current else None,
+        path="full" if deps_moved else "fast",
+        uploaded=uploaded,
+        bytes_uploaded=sent,
+        pex_tag=manifest.pex_tag,
+        seconds=clock.total(),
+        store=store.url,
+        deps_built=bool(result.deps_built),
+        rollout=rollout,
+    )

@@ -1,0 +1,85 @@
+"""`gc`: delete the blobs that no deployment record still needs.
+
+A blob is kept when any location of any deployment references it from its current version or
+from the versions `keep` covers (all history by default), or when it is younger than `min_age`
+seconds: a deploy that is running right now may have uploaded it and not yet written its
+record. Deps index entries that name a deps.pex no longer stored go too, and interrupted uploads
+older than `min_age` are cleaned up. `--deployment` narrows where `--keep` applies; blobs
+referenced by other deployments' histories are always kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from dagster_fastdeploy.manifest import parse_pex_tag
+from dagster_fastdeploy.store.base import Store
+from dagster_fastdeploy.store.records import check_name
+
+DEFAULT_MIN_AGE = 3600.0
+
+
+@dataclass
+class GcResult:
+    store: str
+    dry_run: bool
+    deleted: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    kept: int = 0
+    kept_young: list[str] = field(default_factory=list)
+    index_entries_deleted: list[str] = field(default_factory=list)
+    partial_uploads_cleaned: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+def referenced_blobs(store: Store, deployment: str | None, keep: int | None) -> set[str]:
+    """Blob names the kept versions of every location reference."""
+    names: set[str] = set()
+    for each in store.list_deployments():
+        for location in store.list_locations(each):
+            record = store.read_record(each, location)
+            if record is None or not record.history:
+                continue
+            history = record.history
+            if keep is not None and (deployment is None or deployment == each):
+                history = history[-max(keep, 1) :]  # the current version always stays
+            for entry in history:
+                names.update(parse_pex_tag(entry.pex_tag))
+    return names
+
+
+def collect_garbage(
+    store: Store,
+    deployment: str | None = None,
+    keep: int | None = None,
+    dry_run: bool = False,
+    min_age: float = DEFAULT_MIN_AGE,
+) -> GcResult:
+    if deployment is not None:
+        check_name("deployment", deployment)
+    result = GcResult(store=store.url, dry_run=dry_run)
+    needed = referenced_blobs(store, deployment, keep)
+    young = time.time() - min_age
+    blobs = store.list_blobs()
+    for blob in blobs:
+        if blob.name in needed:
+            result.kept += 1
+        elif blob.modified > young:
+            result.kept_young.append(blob.name)
+        else:
+            result.deleted.append(blob.name)
+            result.bytes_freed += blob.size
+            if not dry_run:
+                store.delete_blob(blob.name)
+    remaining = {blob.name for blob in blobs} - set(result.deleted)
+    for key, entry in store.list_deps_index().items():
+        if (entry.get("deps") or {}).get("name") not in remaining:
+            result.index_entries_deleted.append(key)
+            if not dry_run:
+                store.delete_deps_index(key)
+    if not dry_run:
+        result.partial_uploads_cleaned = store.clean_partial_uploads(older_than=min_age)
+    return result
