@@ -1,0 +1,191 @@
+"""A code-server child process, run by our loader inside a location's environment.
+
+Its life has two halves, so that a pre-started process (a standby) can be handed its code later:
+spawn() starts `<env python> loader/code_server.py`, which imports dagster and Dagster's gRPC
+server and then waits; load() tells it what to load and where to listen. The process holds the
+read end of a pipe from the host: when the host dies, the pipe closes and the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from dagster_fastdeploy.errors import HostError
+
+LOADER_SCRIPT = Path(__file__).resolve().parent.parent / "loader" / "code_server.py"
+GET_SERVER_ID = "/api.DagsterApi/GetServerId"
+
+
+class LoadFailed(Exception):
+    """The location's code did not load; `error` is the loader's report (type, message, file,
+    line, traceback) or what we know of a crash."""
+
+    def __init__(self, error: dict[str, Any]):
+        super().__init__(error.get("message", "load failed"))
+        self.error = error
+
+
+@dataclass
+class LoadRequest:
+    location_name: str
+    target: dict[str, Any]
+    working_directory: str
+    sys_path: list[str]
+    host: str
+    port: int
+    server_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def child_environment() -> dict[str, str]:
+    """The host's environment without what would leak the host's Python into the child."""
+    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PEX_")}
+
+
+class CodeServerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], run_dir: Path, log_path: Path):
+        self.process = process
+        self.run_dir = run_dir
+        self.log_path = log_path
+        self.request: LoadRequest | None = None
+        self.report: dict[str, Any] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def address(self) -> str:
+        assert self.request is not None
+        return f"{self.request.host}:{self.request.port}"
+
+    @property
+    def server_id(self) -> str | None:
+        return self.request.server_id if self.request else None
+
+    @classmethod
+    def spawn(
+        cls, python: Path, run_dir: Path, preload: list[str] | None = None
+    ) -> CodeServerProcess:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = run_dir / "code_server.log"
+        log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (the child owns it from here)
+        cmd = [str(python), str(LOADER_SCRIPT), "--warm-file", str(run_dir / "warm.json")]
+        if preload:
+            cmd += ["--preload", ",".join(preload)]
+        try:
+            process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=run_dir,
+                env=child_environment(),
+                start_new_session=True,  # a Ctrl-C on the host's terminal is the host's to handle
+            )
+        except OSError as e:
+            raise HostError(f"could not start a code server with {python}: {e}") from e
+        finally:
+            log.close()
+        return cls(process, run_dir, log_path)
+
+    def wait_warm(self, timeout: float) -> dict[str, Any]:
+        """Wait until the process has imported dagster and the gRPC server machinery."""
+        return self._wait_for_file(self.run_dir / "warm.json", timeout, "start")
+
+    def load(self, request: LoadRequest) -> None:
+        self.request = request
+        self._send({"load": {**request.__dict__, "report_path": str(self._report_path)}})
+
+    def wait_loaded(self, timeout: float) -> dict[str, Any]:
+        """Wait for the loader's report; raise LoadFailed with the user's error if it failed."""
+        report = self._wait_for_file(self._report_path, timeout, "load its definitions")
+        if not report.get("ok"):
+            raise LoadFailed(report.get("error") or {"message": "the loader reported a failure"})
+        self.report = report
+        return report
+
+    def wait_answering(self, timeout: float) -> None:
+        """Wait until Dagster's API answers GetServerId with this process's server id."""
+        import grpc
+
+        with grpc.insecure_channel(self.address) as channel:
+            call = channel.unary_unary(GET_SERVER_ID)
+            try:
+                raw = call(b"", timeout=timeout, wait_for_ready=True)
+            except grpc.RpcError as e:
+                raise LoadFailed(self._crash_error(f"the code server did not answer: {e}")) from e
+        if self.server_id and self.server_id.encode() not in raw:
+            raise LoadFailed({"message": f"another server answers at {self.address}"})
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Ask the process to stop after its running executions finish; kill it after `grace`."""
+        if self.process.poll() is None:
+            try:
+                self._send({"stop": {}})
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    # -- internals -------------------------------------------------------------------------
+    @property
+    def _report_path(self) -> Path:
+        return self.run_dir / "report.json"
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        self.process.stdin.flush()
+
+    def _wait_for_file(self, path: Path, timeout: float, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            if path.exists():
+                return dict(json.loads(path.read_text()))
+            if self.process.poll() is not None:
+                if path.exists():
+                    continue
+                raise LoadFailed(
+                    self._crash_error(f"the code server exited ({self.process.returncode})")
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise LoadFailed(
+                    self._crash_error(f"the code server did not {what} within {timeout:.0f} s")
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.02)
+
+    def _crash_error(self, message: str) -> dict[str, Any]:
+        tail = ""
+        if self.log_path.exists():
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+        return {
+            "type": "CodeServerError",
+            "message": message,
+            "file": None,
+            "line": None,
+            "traceback": tail,
+        }

@@ -1,0 +1,89 @@
+"""The host's control API: gRPC with JSON bodies, service `dagster_fastdeploy.Control`.
+
+Methods Deploy, Status, Rollback, Remove and Health each take one JSON object and return one.
+With a token, every call must carry `authorization: Bearer <token>` or is refused
+(UNAUTHENTICATED). A user error (unknown location, wrong version) is FAILED_PRECONDITION with
+the message that says what to do next.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import grpc
+
+from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.runtime.control_client import SERVICE
+from dagster_fastdeploy.runtime.host import Host
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+class ControlServer:
+    def __init__(self, host: Host, bind_host: str, port: int, token: str | None):
+        if token is None and not is_loopback(bind_host):
+            raise HostError(
+                f"the control API would listen on {bind_host}, beyond this machine, without a "
+                "token: set DAGSTER_FASTDEPLOY_TOKEN or pass --token-file"
+            )
+        self.host = host
+        self._token = token
+        methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "Deploy": lambda r: host.deploy(
+                r["location"], r.get("version"), r.get("pex_tag"), float(r.get("timeout") or 120)
+            ),
+            "Status": lambda r: host.status(),
+            "Rollback": lambda r: host.rollback(
+                r["location"], int(r["version"]), float(r.get("timeout") or 120)
+            ),
+            "Remove": lambda r: host.remove(r["location"]),
+            "Health": lambda r: host.health(),
+        }
+        handlers = {
+            name: grpc.unary_unary_rpc_method_handler(self._wrap(fn))
+            for name, fn in methods.items()
+        }
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=16))
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
+        )
+        self.port = self._server.add_insecure_port(f"{bind_host}:{port}")
+        if self.port == 0:
+            raise HostError(
+                f"cannot listen on {bind_host}:{port}: is another host running? pick --port"
+            )
+        self._server.start()
+
+    def stop(self, grace: float = 1.0) -> None:
+        self._server.stop(grace).wait()
+
+    def _wrap(
+        self, fn: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
+            if self._token is not None and not self._authorized(context):
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            try:
+                request = json.loads(raw or b"{}")
+                return json.dumps(fn(request), default=str).encode()
+            except FastDeployError as e:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+            except (KeyError, ValueError, TypeError) as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad request: {e!r}")
+            raise AssertionError("unreachable")
+
+        return handle
+
+    def _authorized(self, context: grpc.ServicerContext) -> bool:
+        expected = f"Bearer {self._token}"
+        for key, value in context.invocation_metadata():
+            if key == "authorization" and hmac.compare_digest(str(value), expected):
+                return True
+        return False

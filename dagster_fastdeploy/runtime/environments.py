@@ -1,0 +1,205 @@
+"""Environments: each PEX fetched, verified and materialized once per digest under the data dir.
+
+    <data-dir>/blobs/<name>.pex           fetched blobs (a file:// store is read in place)
+    <data-dir>/envs/deps-<digest>/        a venv made from deps.pex, bytecode compiled ahead
+    <data-dir>/sources/source-<digest>/   source.pex's files
+
+Every directory is built under a temporary name beside its final one and renamed into place
+under a file lock, so a crashed or concurrent writer never leaves a half-built environment.
+A deps venv is shared by every location version built from the same deps.pex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_fastdeploy.errors import HostError, IntegrityError
+from dagster_fastdeploy.manifest import Manifest
+from dagster_fastdeploy.runtime.log import timed_step
+from dagster_fastdeploy.store.base import Store
+
+# What `pex -D` adds around the project's files: not part of the source environment.
+PEX_MACHINERY = (".bootstrap/", "__pex__/", "PEX-INFO", "__main__.py", ".deps/")
+
+
+@dataclass
+class Environment:
+    """Where one location version runs: its interpreter, its source, its working directory."""
+
+    python: Path
+    deps_dir: Path
+    source_dir: Path
+    working_directory: Path
+
+
+def _digest_of(name: str) -> str:
+    return name.rsplit("-", 1)[-1].removesuffix(".pex")
+
+
+def _verify(path: Path, name: str) -> None:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != _digest_of(name):
+        raise IntegrityError(f"blob {name} at {path} does not match its digest: redeploy it")
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path | None]:
+    """Yield a work dir to fill, renamed to `final` on success; yield None if `final` exists."""
+    from filelock import FileLock
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        yield None
+        return
+    with FileLock(str(final.parent / f".{final.name}.lock")):
+        if final.exists():
+            yield None
+            return
+        work = final.parent / f".tmp-{final.name}-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            yield work
+            work.rename(final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+class Environments:
+    def __init__(self, data_dir: Path, store: Store):
+        self.data_dir = data_dir
+        self.store = store
+        self._verified: set[str] = set()
+
+    def prepare(
+        self, manifest: Manifest, timings: dict[str, float], location: str, version: int | None
+    ) -> Environment:
+        """Fetch both blobs (in parallel), then materialize both (in parallel); skips whatever
+        is already there. Timed as the rollout steps `fetch` and `materialize`."""
+        deps_dir = self.data_dir / "envs" / manifest.deps.name.removesuffix(".pex")
+        source_dir = self.data_dir / "sources" / manifest.source.name.removesuffix(".pex")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            with timed_step(timings, "fetch", location, version):
+                deps_blob = pool.submit(self._fetch, manifest.deps.name, deps_dir)
+                source_blob = pool.submit(self._fetch, manifest.source.name, source_dir)
+                deps_path, source_path = deps_blob.result(), source_blob.result()
+            with timed_step(timings, "materialize", location, version):
+                venv = pool.submit(self._materialize_deps, deps_path, deps_dir, manifest.python)
+                source = pool.submit(self._extract_source, source_path, source_dir)
+                venv.result(), source.result()
+        root = source_dir / "working_directory" / "root"
+        working_directory = (
+            (root / manifest.target.working_directory).resolve() if root.is_dir() else source_dir
+        )
+        return Environment(
+            python=deps_dir / "bin" / "python",
+            deps_dir=deps_dir,
+            source_dir=source_dir,
+            working_directory=working_directory,
+        )
+
+    def _fetch(self, name: str, materialized: Path) -> Path | None:
+        """A verified local path to blob `name`, or None when it is materialized already."""
+        if materialized.exists():
+            return None
+        local = self.store.local_blob_path(name)
+        if local is not None and local.exists():
+            if name not in self._verified:
+                _verify(local, name)
+                self._verified.add(name)
+            return local
+        dest = self.data_dir / "blobs" / name
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.store.get_blob(name, dest)  # verifies the digest
+        return dest
+
+    def _materialize_deps(self, deps_pex: Path | None, final: Path, python: str) -> None:
+        with atomic_directory(final) as work:
+            if work is None:
+                return
+            assert deps_pex is not None
+            _run([*_pex_tools(python), str(deps_pex), "venv", str(work)], "materialize deps.pex")
+            # Compile ahead (PYTHONDONTWRITEBYTECODE is often set, so nothing would later), with
+            # the final path recorded in the bytecode so tracebacks name real files.
+            _run(
+                [
+                    str(work / "bin" / "python"),
+                    "-m",
+                    "compileall",
+                    "-q",
+                    "-j",
+                    "0",
+                    "-s",
+                    str(work),
+                    "-p",
+                    str(final),
+                    str(work / "lib"),
+                ],
+                "compile the deps venv",
+                check=False,  # some packages ship files that do not compile; that is fine
+            )
+
+    def _extract_source(self, source_pex: Path | None, final: Path) -> None:
+        with atomic_directory(final) as work:
+            if work is None:
+                return
+            assert source_pex is not None
+            work.mkdir(parents=True)
+            with zipfile.ZipFile(source_pex) as zf:
+                members = [m for m in zf.namelist() if not m.startswith(PEX_MACHINERY)]
+                zf.extractall(work, members)
+
+
+def _pex_tools(python: str) -> list[str]:
+    """The command that runs pex's tools under an interpreter of the manifest's version."""
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not python or python == here:
+        return [sys.executable, "-m", "pex.tools"]
+    interpreter = shutil.which(f"python{python}") or _pyenv_python(python)
+    if interpreter is None:
+        raise HostError(
+            f"this location needs Python {python} and the host has none: install python{python} "
+            "on the host's PATH"
+        )
+    return [interpreter, "-c", _PEX_TOOLS_UNDER_OTHER_PYTHON, _pex_parent()]
+
+
+_PEX_TOOLS_UNDER_OTHER_PYTHON = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('pex.tools', run_name='__main__', alter_sys=True)"
+)
+
+
+def _pex_parent() -> str:
+    import pex
+
+    return str(Path(pex.__file__).resolve().parent.parent)
+
+
+def _pyenv_python(python: str) -> str | None:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(root.glob(f"{python}*"), reverse=True):
+        exe = candidate / "bin" / f"python{python}"
+        if exe.exists():
+            return str(exe)
+    return None
+
+
+def _run(cmd: list[str], what: str, check: bool = True) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise HostError(f"could not {what}: {result.stderr.strip()[-2000:]}")

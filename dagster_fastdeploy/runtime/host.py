@@ -1,0 +1,363 @@
+"""The warm host: every code location of one deployment, each behind its stable endpoint.
+
+The store's deployment records say which version each location should serve; the host makes it
+so, when told (Deploy/Rollback through the control API) and on its own (reconcile at start and
+every few seconds), so a restarted host or a second host on the same store converges.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.runtime.endpoint import StableEndpoint
+from dagster_fastdeploy.runtime.environments import Environments
+from dagster_fastdeploy.runtime.log import log_event
+from dagster_fastdeploy.runtime.ports import LocationPorts
+from dagster_fastdeploy.runtime.rollout import (
+    LoadFailed,
+    Rollouts,
+    RolloutSettings,
+    ServingVersion,
+)
+from dagster_fastdeploy.store.base import Store
+from dagster_fastdeploy.store.records import VersionEntry, check_name
+
+DEFINITION_KINDS = ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")
+
+
+@dataclass
+class LocationState:
+    name: str
+    endpoint: StableEndpoint
+    serving: ServingVersion | None = None
+    target: VersionEntry | None = None
+    failed: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[int, threading.Event] = field(default_factory=dict)
+    timings: dict[int, dict[str, float]] = field(default_factory=dict)
+    rollout_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def version_state(self, version: int | None) -> str:
+        if version is None:
+            return "starting"
+        if version in self.pending:
+            return "starting"
+        if version in self.failed:
+            return "failed"
+        if self.serving is not None and self.serving.version == version:
+            return "serving"
+        return "starting"
+
+
+class Host:
+    def __init__(
+        self,
+        store: Store,
+        deployment: str,
+        data_dir: Path,
+        bind_host: str = "127.0.0.1",
+        location_ports: tuple[int, int] = (4300, 4399),
+        settings: RolloutSettings | None = None,
+        reconcile_interval: float = 3.0,
+    ):
+        self.store = store
+        self.deployment = check_name("deployment", deployment)
+        self.data_dir = data_dir
+        self.bind_host = bind_host
+        self.reconcile_interval = reconcile_interval
+        data_dir.mkdir(parents=True, exist_ok=True)
+        run_root = data_dir / "run"
+        shutil.rmtree(run_root, ignore_errors=True)  # what a previous host left running is gone
+        self.ports = LocationPorts(data_dir / "ports.json", location_ports, bind_host)
+        self.rollouts = Rollouts(
+            Environments(data_dir, store), run_root, settings or RolloutSettings()
+        )
+        self._locations: dict[str, LocationState] = {}
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._reconciler: threading.Thread | None = None
+
+    # -- life ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bring every recorded location up (in the background) and keep reconciling."""
+        self._reconciler = threading.Thread(
+            target=self._reconcile_loop, name="reconcile", daemon=True
+        )
+        self._reconciler.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            names = list(self._locations)
+        for name in names:
+            self._drop(name, release_port=False)
+
+    # -- the control API -------------------------------------------------------------------
+    def deploy(
+        self,
+        location: str,
+        version: int | None = None,
+        pex_tag: str | None = None,
+        timeout: float = 120.0,
+    ) -> dict[str, Any]:
+        """Serve the location's recorded version (the current one, or the one named, which
+        must be current) and wait up to `timeout` for it to serve or fail."""
+        check_name("location", location)
+        record = self.store.read_record(self.deployment, location)
+        if record is None or record.current is None:
+            raise HostError(
+                f"location {location!r} has no record in deployment {self.deployment!r} of "
+                f"{self.store.url}: deploy it to this store first"
+            )
+        entry = record.current
+        wanted = version
+        if wanted is None and pex_tag is not None:
+            matches = [e for e in record.history if e.pex_tag == pex_tag]
+            if not matches:
+                raise HostError(f"no recorded version of {location!r} has pex tag {pex_tag}")
+            wanted = matches[-1].version
+        if wanted is not None and wanted != entry.version:
+            raise HostError(
+                f"version {wanted} of {location!r} is not its current recorded version "
+                f"({entry.version}): `deploy` records a new version, `rollback` brings back an "
+                "old one"
+            )
+        return self._serve_and_wait(location, entry, timeout, retry_failed=True)
+
+    def rollback(self, location: str, version: int, timeout: float = 120.0) -> dict[str, Any]:
+        """Record `version` again as the location's newest version (rollback_of), then serve it."""
+        check_name("location", location)
+        record = self.store.read_record(self.deployment, location)
+        old = record.find(version) if record else None
+        if record is None or old is None:
+            raise HostError(f"location {location!r} has no recorded version {version}")
+        current = record.current
+        if current is None or current.rollback_of != version:
+            record = self.store.append_version(
+                self.deployment,
+                location,
+                lambda n: VersionEntry(
+                    version=n,
+                    pex_tag=old.pex_tag,
+                    manifest=old.manifest,
+                    deployed_at=datetime.now(timezone.utc).isoformat(),
+                    deployed_by={"host": socket.gethostname(), "action": "rollback"},
+                    rollback_of=version,
+                ),
+            )
+            current = record.current
+        assert current is not None
+        return self._serve_and_wait(location, current, timeout, retry_failed=True)
+
+    def remove(self, location: str) -> dict[str, Any]:
+        """Stop serving the location, free its port and delete its record from the store."""
+        check_name("location", location)
+        self.store.remove_location(self.deployment, location)
+        found = self._drop(location, release_port=True)
+        return {"location": location, "removed": found}
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            states = [self._locations[n] for n in sorted(self._locations)]
+        return {"deployment": self.deployment, "locations": [self._describe(s) for s in states]}
+
+    def health(self) -> dict[str, Any]:
+        from dagster_fastdeploy import __version__
+
+        return {
+            "ok": True,
+            "deployment": self.deployment,
+            "store": self.store.url,
+            "pid": os.getpid(),
+            "version": __version__,
+            "locations": len(self._locations),
+            # the host forwards Dagster's API as bytes: it never imports dagster or user code
+            "dagster_imported": "dagster" in sys.modules,
+        }
+
+    # -- reconcile -------------------------------------------------------------------------
+    def reconcile_once(self) -> None:
+        """Make every location serve its recorded current version; drop locations whose
+        record is gone. Versions that failed here are not retried until a new one is recorded."""
+        recorded = set(self.store.list_locations(self.deployment))
+        for name in sorted(recorded):
+            record = self.store.read_record(self.deployment, name)
+            if record is not None and record.current is not None:
+                self._ensure(name, record.current, retry_failed=False)
+        with self._lock:
+            gone = [n for n in self._locations if n not in recorded]
+        for name in gone:
+            log_event("location.removed", location=name, reason="no record in the store")
+            self._drop(name, release_port=True)
+
+    def _reconcile_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.reconcile_once()
+            except FastDeployError as e:
+                log_event("reconcile.error", error=str(e))
+            except Exception as e:  # the loop must outlive any one bad record
+                log_event("reconcile.error", error=repr(e))
+            self._stopping.wait(self.reconcile_interval)
+
+    # -- internals -------------------------------------------------------------------------
+    def _location(self, name: str) -> LocationState:
+        with self._lock:
+            state = self._locations.get(name)
+            if state is None:
+                port = self.ports.assign(name)
+                endpoint = StableEndpoint(name, self.bind_host, port)
+                state = self._locations[name] = LocationState(name=name, endpoint=endpoint)
+                log_event("location.endpoint", location=name, endpoint=self._endpoint(port))
+            return state
+
+    def _ensure(
+        self, name: str, entry: VersionEntry, retry_failed: bool
+    ) -> tuple[LocationState, threading.Event]:
+        """Start a rollout to `entry` unless it serves, is under way, or failed before."""
+        state = self._location(name)
+        with self._lock:
+            state.target = entry
+            done = threading.Event()
+            if state.serving is not None and state.serving.version == entry.version:
+                done.set()
+                return state, done
+            if entry.version in state.pending:
+                return state, state.pending[entry.version]
+            if entry.version in state.failed and not retry_failed:
+                done.set()
+                return state, done
+            state.failed.pop(entry.version, None)
+            state.pending[entry.version] = done
+        threading.Thread(
+            target=self._roll_out, args=(state, entry, done), name=f"rollout-{name}", daemon=True
+        ).start()
+        return state, done
+
+    def _roll_out(self, state: LocationState, entry: VersionEntry, done: threading.Event) -> None:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            with state.rollout_lock:
+                if state.target is not None and state.target.version != entry.version:
+                    raise HostError(f"superseded by version {state.target.version}")
+                log_event(
+                    "rollout.begin",
+                    location=state.name,
+                    version=entry.version,
+                    pex_tag=entry.pex_tag,
+                )
+                new = self.rollouts.start_version(state.name, entry, timings)
+                if self._stopping.is_set() or self._locations.get(state.name) is not state:
+                    new.process.stop(0)
+                    raise HostError("the location was removed during its rollout")
+                with self._lock:
+                    old, state.serving = state.serving, new
+                self.rollouts.switch(state.name, state.endpoint, new, old, timings)
+                timings["total"] = round(time.perf_counter() - started, 4)
+                log_event(
+                    "rollout.serving",
+                    location=state.name,
+                    version=entry.version,
+                    server_id=new.process.server_id,
+                    **timings,
+                )
+        except LoadFailed as e:
+            self._failed(state, entry, e.error, timings)
+        except Exception as e:
+            self._failed(
+                state,
+                entry,
+                {
+                    "type": type(e).__name__,
+                    "message": str(e),
+                    "file": None,
+                    "line": None,
+                    "traceback": None,
+                },
+                timings,
+            )
+        finally:
+            with self._lock:
+                state.timings[entry.version] = timings
+                state.pending.pop(entry.version, None)
+            done.set()
+
+    def _failed(
+        self,
+        state: LocationState,
+        entry: VersionEntry,
+        error: dict[str, Any],
+        timings: dict[str, float],
+    ) -> None:
+        with self._lock:
+            state.failed[entry.version] = error
+        log_event(
+            "rollout.failed",
+            location=state.name,
+            version=entry.version,
+            error=error.get("message"),
+            file=error.get("file"),
+            line=error.get("line"),
+            still_serving=state.serving.version if state.serving else None,
+            **timings,
+        )
+
+    def _serve_and_wait(
+        self, location: str, entry: VersionEntry, timeout: float, retry_failed: bool
+    ) -> dict[str, Any]:
+        state, done = self._ensure(location, entry, retry_failed)
+        done.wait(timeout)
+        return self._describe(state, version=entry.version)
+
+    def _drop(self, name: str, release_port: bool) -> bool:
+        with self._lock:
+            state = self._locations.pop(name, None)
+        if state is None:
+            if release_port:
+                self.ports.release(name)
+            return False
+        state.endpoint.stop(grace=1.0)
+        if state.serving is not None:
+            state.serving.process.stop(self.rollouts.settings.stop_grace)
+        if release_port:
+            self.ports.release(name)
+        return True
+
+    def _endpoint(self, port: int) -> str:
+        host = self.bind_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"{host}:{port}"
+
+    def _describe(self, state: LocationState, version: int | None = None) -> dict[str, Any]:
+        with self._lock:
+            target = state.target
+            if version is None:
+                version = target.version if target else None
+            pex_tag = target.pex_tag if target and target.version == version else None
+            serving = state.serving
+            definitions = serving.definitions if serving else {}
+            return {
+                "name": state.name,
+                "location": state.name,
+                "version": version,
+                "pex_tag": pex_tag or (serving.pex_tag if serving else None),
+                "state": state.version_state(version),
+                "endpoint": self._endpoint(state.endpoint.port),
+                "server_id": serving.process.server_id if serving else None,
+                "serving_version": serving.version if serving else None,
+                "error": state.failed.get(version) if version is not None else None,
+                "dagster_version": serving.dagster_version if serving else None,
+                "definitions": {k: definitions.get(k, []) for k in DEFINITION_KINDS},
+                "steps": state.timings.get(version, {}) if version is not None else {},
+            }

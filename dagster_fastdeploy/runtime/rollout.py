@@ -1,0 +1,148 @@
+"""Rolling a location out to a new version, one timed step at a time:
+
+    fetch -> materialize -> start -> load -> switch      (then, off the critical path:)
+                                                          drain -> stop (the old version)
+
+The old version serves until `switch`; if anything before it fails (import error, syntax error,
+bad definitions, a crash, a timeout), the old version keeps serving and the failure carries the
+user's traceback.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster_fastdeploy.manifest import Manifest
+from dagster_fastdeploy.runtime.code_server import CodeServerProcess, LoadFailed, LoadRequest
+from dagster_fastdeploy.runtime.endpoint import Backend, StableEndpoint
+from dagster_fastdeploy.runtime.environments import Environment, Environments
+from dagster_fastdeploy.runtime.log import log_event, timed_step
+from dagster_fastdeploy.runtime.ports import free_port
+from dagster_fastdeploy.store.records import VersionEntry
+
+
+@dataclass
+class ServingVersion:
+    """The version a location's endpoint forwards to."""
+
+    version: int
+    pex_tag: str
+    process: CodeServerProcess
+    definitions: dict[str, Any]
+    dagster_version: str | None
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class RolloutSettings:
+    start_timeout: float = 120.0
+    load_timeout: float = 300.0
+    drain_timeout: float = 60.0
+    stop_grace: float = 30.0
+
+
+class Rollouts:
+    def __init__(self, environments: Environments, run_root: Path, settings: RolloutSettings):
+        self.environments = environments
+        self.run_root = run_root
+        self.settings = settings
+
+    def start_version(
+        self, location: str, entry: VersionEntry, timings: dict[str, float]
+    ) -> ServingVersion:
+        """Everything before the switch: returns a loaded, answering code server, or raises
+        LoadFailed (user code) / FastDeployError (environment) with the old version untouched."""
+        manifest = Manifest.from_dict(entry.manifest)
+        env = self.environments.prepare(manifest, timings, location, entry.version)
+        run_dir = self.run_root / location / f"v{entry.version}-{uuid.uuid4().hex[:8]}"
+        process = None
+        try:
+            with timed_step(timings, "start", location, entry.version):
+                process = self.code_server_for(env, run_dir, manifest)
+                process.load(self._load_request(location, manifest, env))
+                process.wait_warm(self.settings.start_timeout)
+            with timed_step(timings, "load", location, entry.version):
+                report = process.wait_loaded(self.settings.load_timeout)
+                process.wait_answering(self.settings.start_timeout)
+        except BaseException:
+            if process is not None:
+                process.kill()
+            raise
+        return ServingVersion(
+            version=entry.version,
+            pex_tag=entry.pex_tag,
+            process=process,
+            definitions=report.get("definitions") or {},
+            dagster_version=report.get("dagster_version"),
+        )
+
+    def code_server_for(
+        self, env: Environment, run_dir: Path, manifest: Manifest
+    ) -> CodeServerProcess:
+        """A code-server process in `env`, not yet told what to load. (The standby pool hooks
+        in here: hand over a pre-started process of the same deps environment.)"""
+        return CodeServerProcess.spawn(env.python, run_dir)
+
+    def switch(
+        self,
+        location: str,
+        endpoint: StableEndpoint,
+        new: ServingVersion,
+        old: ServingVersion | None,
+        timings: dict[str, float],
+    ) -> None:
+        """Point the endpoint at `new`; drain and stop `old` in the background."""
+        with timed_step(timings, "switch", location, new.version):
+            old_backend = endpoint.switch(new.process.address)
+        if old is not None or old_backend is not None:
+            threading.Thread(
+                target=self.retire,
+                args=(location, old, old_backend),
+                name=f"retire-{location}",
+                daemon=True,
+            ).start()
+
+    def retire(self, location: str, old: ServingVersion | None, backend: Backend | None) -> None:
+        """Let calls in flight on the old version finish, then stop its process."""
+        version = old.version if old else None
+        timings: dict[str, float] = {}
+        if backend is not None:
+            with timed_step(timings, "drain", location, version):
+                drained = backend.drain(self.settings.drain_timeout)
+            if not drained:
+                log_event(
+                    "rollout.drain_timeout",
+                    location=location,
+                    version=version,
+                    in_flight=backend.in_flight,
+                )
+            backend.close()
+        if old is not None:
+            with timed_step(timings, "stop", location, version):
+                old.process.stop(self.settings.stop_grace)
+            shutil.rmtree(old.process.run_dir, ignore_errors=True)
+
+    def _load_request(self, location: str, manifest: Manifest, env: Environment) -> LoadRequest:
+        target = manifest.target
+        return LoadRequest(
+            location_name=location,
+            target={
+                "module_name": target.module_name,
+                "package_name": target.package_name,
+                "python_file": target.python_file,
+                "attribute": target.attribute,
+            },
+            working_directory=str(env.working_directory),
+            sys_path=[str(env.source_dir)],
+            host="127.0.0.1",
+            port=free_port(),
+        )
+
+
+__all__ = ["LoadFailed", "RolloutSettings", "Rollouts", "ServingVersion"]
