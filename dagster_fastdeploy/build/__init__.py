@@ -1,0 +1,211 @@
+"""Build a Dagster project into `deps-<sha256>.pex`, `source-<sha256>.pex` and `manifest.json`.
+
+The CLI (`dagster-fastdeploy build`), the hatch plugin and the PEP 517 backend are thin fronts
+over `build_project`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from dagster_fastdeploy.manifest import Manifest
+
+__all__ = ["BuildResult", "build_project", "deps_index_entry", "deps_input_hash"]
+
+KnownDeps = Callable[[str], Optional[dict]]
+
+
+@dataclass
+class BuildResult:
+    manifest: Manifest
+    manifest_path: Path
+    deps_path: Path | None  # None when the deps step was answered by `known_deps`
+    source_path: Path
+    deps_built: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    resolved: bool = False  # the resolver ran in this build
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "location": m.location,
+            "deps": {
+                "name": m.deps.name,
+                "path": str(self.deps_path) if self.deps_path else None,
+                "sha256": m.deps.sha256,
+                "size": m.deps.size,
+                "built": self.deps_built,
+            },
+            "source": {
+                "name": m.source.name,
+                "path": str(self.source_path),
+                "sha256": m.source.sha256,
+                "size": m.source.size,
+            },
+            "manifest": str(self.manifest_path),
+            "pex_tag": m.pex_tag,
+            "python": m.python,
+            "platforms": m.platforms,
+            "deps_hash": m.deps_hash,
+            "deps_locked_hash": m.deps_locked_hash,
+            "dagster_version": m.dagster_version,
+            "target": m.target.describe(),
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+
+def deps_index_entry(result: BuildResult) -> dict[str, Any]:
+    """The store's deps index entry for this build's deps (what `known_deps` returns)."""
+    m = result.manifest
+    return {
+        "deps": {"name": m.deps.name, "sha256": m.deps.sha256, "size": m.deps.size},
+        "locked_hash": m.deps_locked_hash,
+        "dagster_version": m.dagster_version,
+        "python": m.python,
+        "platforms": list(m.platforms),
+    }
+
+
+def deps_input_hash(
+    project_dir: Path, python: str | None = None, platforms: list[str] | None = None
+) -> str:
+    """The deps input hash of a project, without resolving anything."""
+    from dagster_fastdeploy.build.deps import input_hash
+    from dagster_fastdeploy.build.requirements import collect
+    from dagster_fastdeploy.config import load_project
+
+    config = load_project(Path(project_dir))
+    target = _target(config.python if python is None else python, platforms, config.platforms)
+    return input_hash(config, target, collect(config, target.interpreter))
+
+
+def _target(python: str, platforms: list[str] | None, configured: list[str]):  # type: ignore[no-untyped-def]
+    from dagster_fastdeploy.build.interpreters import find_python
+    from dagster_fastdeploy.build.target import BuildTarget, check_platform
+    from dagster_fastdeploy.config import check_python_version
+
+    check_python_version(python)
+    chosen = configured if platforms is None else platforms
+    return BuildTarget(
+        python=python,
+        interpreter=find_python(python),
+        platforms=tuple(check_platform(p) for p in chosen),
+    )
+
+
+def build_project(
+    project_dir: Path,
+    out_dir: Path | None = None,
+    python: str | None = None,
+    platforms: list[str] | None = None,
+    refresh_deps: bool = False,
+    check: bool = False,
+    progress: Callable[[str], None] | None = None,
+    known_deps: KnownDeps | None = None,
+) -> BuildResult:
+    """Build `project_dir` into `out_dir` (default PROJECT_DIR/dist/fastdeploy).
+
+    deps.pex is reused from the local build cache when its input hash is known (no resolver, no
+    pex), else taken from `known_deps(deps_hash)` without building anything (then `deps_path` is
+    None), else resolved and built. source.pex is always rebuilt, in-process. With `check`, the
+    definitions are loaded in the built environment and a failure raises DefinitionsLoadError
+    carrying the user's traceback. On any error the out dir is left without partial files.
+    """
+    from dagster_fastdeploy.build.deps import input_hash, prepare_deps
+    from dagster_fastdeploy.build.requirements import collect
+    from dagster_fastdeploy.build.source import source_files, write_source_pex
+    from dagster_fastdeploy.config import load_project
+
+    say = progress or (lambda _: None)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    config = load_project(Path(project_dir))
+    target = _target(python or config.python, platforms, config.platforms)
+    out = Path(out_dir).resolve() if out_dir is not None else config.default_out_dir
+    created_out = not out.exists()
+    try:
+        step = time.perf_counter()
+        declared = collect(config, target.interpreter)
+        deps_hash = input_hash(config, target, declared)
+        seconds["deps_hash"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        deps = prepare_deps(
+            config,
+            target,
+            declared,
+            deps_hash,
+            out,
+            refresh_deps,
+            None if check else known_deps,
+            say,
+        )
+        seconds.update(deps.seconds)
+        seconds["deps"] = time.perf_counter() - step
+
+        say("Building source.pex")
+        step = time.perf_counter()
+        files = source_files(config, declared.local_projects, out)
+        seconds["source_files"] = time.perf_counter() - step
+        step = time.perf_counter()
+        source_path, source = write_source_pex(files, target.python, out)
+        seconds["source_pex"] = time.perf_counter() - step
+
+        manifest = Manifest(
+            location=config.location_name,
+            target=config.target,
+            python=target.python,
+            platforms=target.platform_names,
+            deps_hash=deps_hash,
+            deps_locked_hash=deps.entry["locked_hash"],
+            deps=deps.artifact,
+            source=source,
+            dagster_version=deps.entry.get("dagster_version"),
+            preload=config.preload,
+        )
+        if check:
+            say("Loading the definitions")
+            step = time.perf_counter()
+            from dagster_fastdeploy.build.check import check_definitions
+
+            assert deps.path is not None
+            check_definitions(manifest, deps.path, source_path, target.interpreter)
+            seconds["check"] = time.perf_counter() - step
+        seconds["total"] = time.perf_counter() - started
+        manifest.timings = {k: round(v, 4) for k, v in seconds.items()}
+        manifest_path = out / "manifest.json"
+        manifest.write(manifest_path)
+    except BaseException:
+        _clean_out_dir(out, created_out)
+        raise
+    return BuildResult(
+        manifest=manifest,
+        manifest_path=manifest_path,
+        deps_path=deps.path,
+        source_path=source_path,
+        deps_built=deps.built,
+        seconds=seconds,
+        resolved=deps.resolved,
+    )
+
+
+def _clean_out_dir(out: Path, created: bool) -> None:
+    """Remove temp files a failed build may have left, and the out dir if this build made it."""
+    if not out.is_dir():
+        return
+    for leftover in out.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for leftover in out.glob(".source-*.pex"):
+        leftover.unlink(missing_ok=True)
+    if created:
+        try:
+            for child in out.iterdir():
+                if child.name.startswith(("deps-", "source-")) or child.name == "manifest.json":
+                    child.unlink()
+            out.rmdir()
+        except OSError:
+            pass

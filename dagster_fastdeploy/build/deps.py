@@ -1,0 +1,172 @@
+"""The deps step: from declared requirements to `deps-<sha256>.pex`, doing as little as possible.
+
+1. The deps input hash covers everything that can change the dependency set (normalized declared
+   requirements, lock file contents, target Python and platforms, index settings, build flags). It
+   needs no resolve. When the local cache has a deps.pex for it: done, no resolver, no pex.
+2. Else, when the caller's `known_deps` (the store's deps index) knows it: done, nothing built.
+3. Else lock (uv, or the project's own lock file). The locked hash names the cache entry, so an
+   input change that resolves to the same pins reuses the deps.pex built for them.
+4. Else run pex, write the entry atomically, and remember input hash -> entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dagster_fastdeploy.build.cache import atomic_directory, cache_root, place_file
+from dagster_fastdeploy.build.lock import find_lock_file, lock
+from dagster_fastdeploy.build.requirements import DeclaredDeps
+from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.config import ProjectConfig
+from dagster_fastdeploy.errors import BuildError
+from dagster_fastdeploy.manifest import Artifact
+
+DEPS_HASH_VERSION = 1
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DepsOutcome:
+    entry: dict[str, Any]  # the deps index entry (see deps_index_entry)
+    path: Path | None  # deps.pex in the out dir; None when only the store has it
+    built: bool  # pex ran in this build
+    resolved: bool  # the resolver ran in this build
+    seconds: dict[str, float]
+
+    @property
+    def artifact(self) -> Artifact:
+        return Artifact(**self.entry["deps"])
+
+
+def input_hash(config: ProjectConfig, target: BuildTarget, declared: DeclaredDeps) -> str:
+    lock_file = find_lock_file(config.root)
+    payload = {
+        "version": DEPS_HASH_VERSION,
+        "requirements": declared.requirements,
+        "extras": sorted(config.extras),
+        "lock_file": None
+        if lock_file is None
+        else [lock_file.name, hashlib.sha256(lock_file.read_bytes()).hexdigest()],
+        "python": target.python,
+        "implementation": sys.implementation.name,
+        "platforms": target.platform_names,
+        "index_url": declared.index_url,
+        "extra_index_urls": declared.extra_index_urls,
+        "find_links": declared.find_links,
+        "build_sdists": config.build_sdists,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _by_input(deps_hash: str) -> Path:
+    return cache_root() / "deps-by-input" / f"{deps_hash}.json"
+
+
+def _entry_dir(locked_hash: str) -> Path:
+    return cache_root() / "deps" / locked_hash
+
+
+def cached_entry(deps_hash: str) -> tuple[dict[str, Any], Path] | None:
+    """The locally cached deps.pex for an input hash, with its entry, or None."""
+    pointer = _by_input(deps_hash)
+    if not pointer.is_file():
+        return None
+    entry = json.loads(pointer.read_text())
+    path = _entry_dir(entry["locked_hash"]) / entry["deps"]["name"]
+    return (entry, path) if path.is_file() else None
+
+
+def _remember(deps_hash: str, entry: dict[str, Any]) -> None:
+    pointer = _by_input(deps_hash)
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_name(f".{pointer.name}.{id(entry)}.tmp")
+    tmp.write_text(json.dumps(entry, indent=2, sort_keys=True))
+    tmp.replace(pointer)
+
+
+def prepare_deps(
+    config: ProjectConfig,
+    target: BuildTarget,
+    declared: DeclaredDeps,
+    deps_hash: str,
+    out_dir: Path,
+    refresh: bool,
+    known_deps: Callable[[str], dict[str, Any] | None] | None,
+    progress: Progress,
+) -> DepsOutcome:
+    import time
+
+    if not refresh:
+        cached = cached_entry(deps_hash)
+        if cached is not None:
+            entry, path = cached
+            place_file(path, out_dir / path.name)
+            return DepsOutcome(entry, out_dir / path.name, built=False, resolved=False, seconds={})
+        known = known_deps(deps_hash) if known_deps else None
+        if known is not None:
+            local = _entry_dir(known["locked_hash"]) / known["deps"]["name"]
+            if local.is_file():
+                place_file(local, out_dir / local.name)
+                return DepsOutcome(known, out_dir / local.name, False, False, {})
+            return DepsOutcome(known, None, built=False, resolved=False, seconds={})
+
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="fastdeploy-lock-") as tmp:
+        progress("Resolving dependencies")
+        started = time.perf_counter()
+        locked = lock(declared, target, config.root, config.extras, Path(tmp))
+        seconds["lock"] = time.perf_counter() - started
+        if "dagster" not in locked.pins:
+            raise BuildError(
+                f"dagster is not among {config.name}'s dependencies, so its code location "
+                "could not load. Add it to [project] dependencies in pyproject.toml (or "
+                'requirements.txt / setup.py install_requires), e.g. "dagster==1.13.*", and '
+                "build again."
+            )
+        locked_hash = hashlib.sha256(
+            json.dumps([locked.locked_hash, target.python, target.platform_names]).encode()
+        ).hexdigest()
+        built = False
+        with atomic_directory(_entry_dir(locked_hash)) as work:
+            if work is not None:
+                from dagster_fastdeploy.build.deps_pex import build_deps_pex
+
+                progress(f"Building deps.pex ({len(locked.pins)} packages)")
+                started = time.perf_counter()
+                staging = work / "deps.pex"
+                build_deps_pex(locked, declared, target, staging, config.build_sdists, progress)
+                seconds["deps_pex"] = time.perf_counter() - started
+                sha256 = _sha256_file(staging)
+                artifact = Artifact(
+                    Artifact.name_for("deps", sha256), sha256, staging.stat().st_size
+                )
+                staging.rename(work / artifact.name)
+                (work / "requirements.lock.txt").write_text(locked.lock_text)
+                entry = {
+                    "deps": {"name": artifact.name, "sha256": sha256, "size": artifact.size},
+                    "locked_hash": locked_hash,
+                    "dagster_version": locked.dagster_version,
+                    "python": target.python,
+                    "platforms": target.platform_names,
+                }
+                (work / "entry.json").write_text(json.dumps(entry, indent=2, sort_keys=True))
+                built = True
+    entry = json.loads((_entry_dir(locked_hash) / "entry.json").read_text())
+    _remember(deps_hash, entry)
+    path = _entry_dir(locked_hash) / entry["deps"]["name"]
+    place_file(path, out_dir / path.name)
+    return DepsOutcome(entry, out_dir / path.name, built=built, resolved=True, seconds=seconds)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,75 @@
+"""Run pex to turn a pinned dependency set into deps.pex: reproducible, no project code."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from dagster_fastdeploy.build.lock import LockedDeps, index_args
+from dagster_fastdeploy.build.requirements import DeclaredDeps
+from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.errors import BuildError
+
+
+def pex_command() -> list[str]:
+    return [sys.executable, "-m", "pex"]
+
+
+def build_deps_pex(
+    locked: LockedDeps,
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    output: Path,
+    build_sdists: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Write deps.pex for `locked` at `output`; a failure is a BuildError that names the package."""
+    args = [
+        *pex_command(),
+        *locked.pex_args,
+        *target.pex_args(),
+        *index_args(declared),
+        "--no-strip-pex-env",
+        "--no-emit-warnings",
+        "-o",
+        str(output),
+    ]
+    if declared.index_url:
+        args.append("--no-pypi")
+    if not build_sdists:
+        args.append("--no-build")
+    env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if progress and line.strip():
+            progress(line.strip()[:120])
+    if process.wait() != 0:
+        raise BuildError(_explain_pex_failure("\n".join(lines[-60:]), target))
+
+
+def _explain_pex_failure(output: str, target: BuildTarget) -> str:
+    platforms = ", ".join(target.platform_names)
+    no_wheel = re.search(
+        r"(?:No pre-built wheel was available for|Could not find a version that satisfies the "
+        r"requirement|no wheel.*?for) ([A-Za-z0-9_.\-]+(?:[=<>!~]=?[^\s,]+)?)",
+        output,
+        re.I,
+    )
+    if no_wheel:
+        return (
+            f"No wheel of {no_wheel.group(1)} fits Python {target.python} on {platforms}, and it "
+            "could not be built here.\nPin a version that publishes wheels for that platform, "
+            "build for a platform it supports (--platform), or allow sdist builds "
+            "(tool.dagster-fastdeploy.build_sdists = true) on a machine of the target platform.\n"
+            f"pex said:\n{output}"
+        )
+    return f"pex could not build deps.pex for Python {target.python} on {platforms}:\n{output}"

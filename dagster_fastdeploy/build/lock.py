@@ -1,0 +1,197 @@
+"""Pin a project's dependencies: from its own lock file (uv.lock, pylock.toml, a pex lock) when it
+has one, else by resolving with `uv pip compile` (faster than `pex3 lock` here, see docs/build.md).
+
+The result is a pinned, hashed requirements list that pex installs intransitively, and its
+locked hash: a digest of the names, versions and artifact hashes, which names the deps.pex in the
+cache, so that any input change that resolves to the same set reuses the same deps.pex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_fastdeploy.build.requirements import DeclaredDeps
+from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.errors import BuildError
+
+LOCK_FILES = ("uv.lock", "pylock.toml", "pex.lock", "lock.json")
+
+
+@dataclass
+class LockedDeps:
+    """A pinned dependency set. `pex_args` makes pex install exactly it."""
+
+    pins: dict[str, str]  # canonical name -> version
+    locked_hash: str
+    pex_args: list[str]
+    lock_text: str  # what was locked, kept beside deps.pex for people to read
+
+    @property
+    def dagster_version(self) -> str | None:
+        return self.pins.get("dagster")
+
+
+def find_lock_file(root: Path) -> Path | None:
+    for name in LOCK_FILES:
+        path = root / name
+        if path.is_file() and (name != "lock.json" or '"locked_resolves"' in path.read_text()):
+            return path
+    return None
+
+
+def lock(
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    root: Path,
+    extras: list[str],
+    work_dir: Path,
+) -> LockedDeps:
+    lock_file = find_lock_file(root)
+    if lock_file is None:
+        text = _uv_compile(declared, target, work_dir)
+    elif lock_file.name == "uv.lock":
+        text = _uv_export(root, extras, work_dir)
+    elif lock_file.name == "pylock.toml":
+        return _from_pylock(lock_file, extras)
+    else:
+        return _from_pex_lock(lock_file, declared)
+    path = work_dir / "requirements.lock.txt"
+    path.write_text(text)
+    pins = _pins_from_requirements(text)
+    return LockedDeps(
+        pins=pins,
+        locked_hash=_digest(text),
+        pex_args=["--intransitive", "-r", str(path)],
+        lock_text=text,
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def index_args(declared: DeclaredDeps) -> list[str]:
+    """Index settings for uv; pex takes the same flag names."""
+    args: list[str] = []
+    if declared.index_url:
+        args += ["--index-url", declared.index_url]
+    for url in declared.extra_index_urls:
+        args += ["--extra-index-url", url]
+    for link in declared.find_links:
+        args += ["--find-links", link]
+    return args
+
+
+def _uv() -> str:
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+def _run_uv(args: list[str], what: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "UV_NO_PROGRESS": "1"}
+    result = subprocess.run([_uv(), *args], capture_output=True, text=True, env=env, cwd=cwd)
+    if result.returncode != 0:
+        raise BuildError(_explain_uv_failure(result.stderr, what))
+    return result.stdout
+
+
+def _explain_uv_failure(stderr: str, what: str) -> str:
+    detail = "\n".join(line for line in stderr.strip().splitlines() if line.strip())
+    match = re.search(
+        r"(?:no version of|not found in the package registry|for) "
+        r"([A-Za-z0-9_.\-]+(?:[<>=!~]=?[^\s,]+)?)",
+        detail,
+    )
+    named = f" ({match.group(1)})" if match else ""
+    return (
+        f"Could not resolve the project's dependencies{named} while {what}.\n{detail}\n"
+        "Check the requirement's name and version, and the indexes in "
+        "tool.dagster-fastdeploy (index_url, extra_index_urls, find_links)."
+    )
+
+
+def _uv_compile(declared: DeclaredDeps, target: BuildTarget, work_dir: Path) -> str:
+    requirements_in = work_dir / "requirements.in"
+    requirements_in.write_text("".join(f"{line}\n" for line in declared.requirements))
+    indexes = ", ".join(
+        [declared.index_url or "https://pypi.org/simple", *declared.extra_index_urls]
+    )
+    return _run_uv(
+        [
+            "pip",
+            "compile",
+            str(requirements_in),
+            "--generate-hashes",
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+            *target.uv_args(),
+            *index_args(declared),
+        ],
+        f"resolving {len(declared.requirements)} requirements with uv from {indexes}",
+    )
+
+
+def _uv_export(root: Path, extras: list[str], work_dir: Path) -> str:
+    args = ["export", "--frozen", "--format", "requirements-txt", "--no-header", "--no-dev"]
+    args += ["--no-emit-project", "--no-emit-workspace", "--quiet", "--no-annotate"]
+    for extra in extras:
+        args += ["--extra", extra]
+    text = _run_uv(args, "reading uv.lock", cwd=root)
+    # Local path dependencies live in source.pex, never in deps.pex.
+    kept = [
+        line
+        for line in re.split(r"\n(?=\S)", text)
+        if line.strip() and not line.lstrip().startswith(("-e", ".", "/", "file:"))
+    ]
+    return "\n".join(kept) + "\n"
+
+
+def _pins_from_requirements(text: str) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for match in re.finditer(
+        r"^([A-Za-z0-9][A-Za-z0-9._\-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", text, re.M
+    ):
+        pins[canonicalize_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def _from_pylock(path: Path, extras: list[str]) -> LockedDeps:
+    from packaging.utils import canonicalize_name
+
+    from dagster_fastdeploy.config import read_toml
+
+    data = read_toml(path)
+    packages = [p for p in data.get("packages", []) if "directory" not in p and "vcs" not in p]
+    pins = {canonicalize_name(p["name"]): str(p.get("version", "")) for p in packages}
+    text = path.read_text(encoding="utf-8")
+    args = ["--pylock", str(path)]
+    for extra in extras:
+        args += ["--pylock-extra", extra]
+    return LockedDeps(pins=pins, locked_hash=_digest(text), pex_args=args, lock_text=text)
+
+
+def _from_pex_lock(path: Path, declared: DeclaredDeps) -> LockedDeps:
+    from packaging.utils import canonicalize_name
+
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    pins: dict[str, str] = {}
+    for resolve in data.get("locked_resolves", []):
+        for req in resolve.get("locked_requirements", []):
+            pins[canonicalize_name(req["project_name"])] = req["version"]
+    return LockedDeps(
+        pins=pins,
+        locked_hash=_digest(text),
+        pex_args=["--lock", str(path), *declared.requirements],
+        lock_text=text,
+    )

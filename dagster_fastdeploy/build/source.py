@@ -1,0 +1,97 @@
+"""source.pex: the project's own code, laid out as Dagster+ Serverless lays it out
+(dagster-cloud-cli's pex_builder/source.py), so the same artifact runs there too:
+
+- the project's package(s) and local path dependencies at the top level, from their wheels built
+  through their own PEP 517 backends (as `pex -D <build dir>` would carry them);
+- the project directory as package `working_directory`, its files under `working_directory/root`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+import zipfile
+from pathlib import Path
+
+from dagster_fastdeploy.build.pex_zip import SourceFile, load_bootstrap, write_pex
+from dagster_fastdeploy.build.project_files import project_files
+from dagster_fastdeploy.build.project_wheel import build_wheel, new_wheel_dir
+from dagster_fastdeploy.config import ProjectConfig
+from dagster_fastdeploy.manifest import Artifact
+
+WORKING_DIRECTORY_INIT = b"# Auto generated package containing the original source at root/"
+
+
+def source_files(
+    config: ProjectConfig, local_projects: list[Path], out_dir: Path | None
+) -> list[SourceFile]:
+    files: dict[str, SourceFile] = {}
+    with new_wheel_dir() as tmp:
+        for index, project in enumerate(local_projects):
+            backend = _backend_of(project)
+            if backend is not None:
+                wheel_dir = Path(tmp) / f"local-{index}"
+                wheel_dir.mkdir()
+                _add_wheel(files, build_wheel(project, backend, wheel_dir))
+        backend = config.build_backend
+        if backend is not None:
+            _add_wheel(files, build_wheel(config.root, backend, Path(tmp)))
+    files["working_directory/__init__.py"] = SourceFile(
+        "working_directory/__init__.py", WORKING_DIRECTORY_INIT
+    )
+    for rel in project_files(config.root, config.exclude, out_dir):
+        path = config.root / rel
+        name = f"working_directory/root/{rel}"
+        files[name] = SourceFile(
+            name, path.read_bytes(), executable=bool(path.stat().st_mode & 0o111)
+        )
+    return list(files.values())
+
+
+def _backend_of(project: Path) -> str | None:
+    from dagster_fastdeploy.config import read_toml
+
+    if (project / "pyproject.toml").is_file():
+        build_system = read_toml(project / "pyproject.toml").get("build-system") or {}
+        if build_system.get("build-backend"):
+            return str(build_system["build-backend"])
+    if (project / "setup.py").is_file() or (project / "pyproject.toml").is_file():
+        return "setuptools.build_meta:__legacy__"
+    return None
+
+
+def _add_wheel(files: dict[str, SourceFile], wheel: Path) -> None:
+    """Unpack a wheel's importable files to the top level (its .data/purelib and platlib too)."""
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            if name.split("/", 1)[0].endswith(".data"):
+                _, _, rest = name.partition("/")
+                kind, _, inner = rest.partition("/")
+                if kind not in ("purelib", "platlib") or not inner:
+                    continue
+                name = inner
+            if name.endswith(".dist-info/RECORD"):
+                continue
+            mode = info.external_attr >> 16
+            files[name] = SourceFile(name, zf.read(info), executable=bool(mode & 0o111))
+
+
+def write_source_pex(files: list[SourceFile], python: str, out_dir: Path) -> tuple[Path, Artifact]:
+    """Write source-<sha256>.pex into out_dir; returns its path and artifact record."""
+    bootstrap = load_bootstrap(python)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / f".source-{uuid.uuid4().hex}.pex"
+    write_pex(staging, files, bootstrap)
+    try:
+        data = staging.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        artifact = Artifact(name=Artifact.name_for("source", sha256), sha256=sha256, size=len(data))
+        final = out_dir / artifact.name
+        staging.replace(final)
+    finally:
+        if staging.exists():
+            staging.unlink()
+    return final, artifact

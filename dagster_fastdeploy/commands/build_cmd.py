@@ -1,0 +1,94 @@
+"""`dagster-fastdeploy build`: parse options, call build_project, print the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import click
+
+
+@click.command()
+@click.argument(
+    "project_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default PROJECT_DIR/dist/fastdeploy).",
+)
+@click.option(
+    "--python",
+    "python",
+    metavar="X.Y",
+    help="Target Python version (default: the project's, else this interpreter's).",
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="TAG",
+    help="Target platform, e.g. manylinux_2_28_x86_64. Repeatable.",
+)
+@click.option(
+    "--refresh-deps",
+    is_flag=True,
+    help="Re-resolve floating requirements even when deps.pex is cached.",
+)
+@click.option("--check", is_flag=True, help="Also load the definitions in the built environment.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def build(
+    project_dir: Path,
+    out_dir: Path | None,
+    python: str | None,
+    platforms: tuple[str, ...],
+    refresh_deps: bool,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Build PROJECT_DIR into deps-<sha256>.pex, source-<sha256>.pex and manifest.json."""
+    from dagster_fastdeploy.build import build_project
+
+    with _progress(live=not as_json and sys.stderr.isatty()) as progress:
+        result = build_project(
+            project_dir,
+            out_dir=out_dir,
+            python=python,
+            platforms=list(platforms) or None,
+            refresh_deps=refresh_deps,
+            check=check,
+            progress=progress,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    m = result.manifest
+    deps_note = "built" if result.deps_built else "reused"
+    where = f"Python {m.python} ({', '.join(m.platforms)})"
+    click.echo(f"Built {m.location} for {where} in {result.seconds['total']:.2f}s")
+    click.echo(f"  deps    {m.deps.name}  {m.deps.size / 1e6:.1f} MB  ({deps_note})")
+    click.echo(f"  source  {m.source.name}  {m.source.size / 1e3:.0f} kB")
+    click.echo(f"  dagster {m.dagster_version}, target {m.target.describe()}")
+    click.echo(f"  {result.manifest_path}")
+
+
+@contextmanager
+def _progress(live: bool) -> Iterator[Callable[[str], None] | None]:
+    """A rich status line on a terminal; nothing when piped or with --json."""
+    if not live:
+        yield None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("Building") as status:
+
+        def update(message: str) -> None:
+            status.update(message[:100])
+
+        yield update

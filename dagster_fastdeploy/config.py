@@ -1,0 +1,316 @@
+"""One typed view of a project: `[project]`, `[tool.dagster-fastdeploy]`, `[tool.dagster]`,
+`[tool.dg]` and `dagster_cloud.yaml`. Everything else reads a ProjectConfig, never the files.
+
+Each `[tool.dagster-fastdeploy]` setting is validated where it is read, and an error names the
+TOML key (`tool.dagster-fastdeploy.<key>`), like hatchling does for its build targets.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster_fastdeploy.errors import ConfigError
+from dagster_fastdeploy.manifest import CodeTarget
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+SECTION = "tool.dagster-fastdeploy"
+HATCH_SECTION = "tool.hatch.build.targets.fastdeploy"
+
+# [tool.dagster-fastdeploy] keys and what each one holds.
+SETTINGS = {
+    "location": "the code location name",
+    "python": 'the target Python version, "3.12" style',
+    "platforms": "target platforms, e.g. ['manylinux_2_28_x86_64']",
+    "extras": "optional-dependency groups of [project.optional-dependencies] to include",
+    "requirements": "extra requirements files, relative to the project",
+    "preload": "modules a standby code server imports ahead of the definitions",
+    "out_dir": "where build writes its outputs (default dist/fastdeploy)",
+    "index_url": "the package index to resolve from",
+    "extra_index_urls": "more package indexes",
+    "find_links": "local directories or URLs of wheels",
+    "exclude": "gitignore-style patterns left out of working_directory/root",
+    "build_sdists": "allow building dependencies from sdists (default true)",
+}
+# Keys hatch reads for every build target, allowed in [tool.hatch.build.targets.fastdeploy].
+HATCH_TARGET_KEYS = {
+    "dependencies",
+    "require-runtime-dependencies",
+    "require-runtime-features",
+    "versions",
+    "hooks",
+    "include",
+    "only-include",
+    "sources",
+    "artifacts",
+    "skip-excluded-dirs",
+    "reproducible",
+    "dev-mode-dirs",
+    "dev-mode-exact",
+    "ignore-vcs",
+    "directory",
+    "packages",
+    "force-include",
+}
+_PY_VERSION = re.compile(r"^3\.\d{1,2}$")
+
+
+@dataclass
+class ProjectConfig:
+    root: Path
+    name: str
+    location_name: str
+    target: CodeTarget
+    python: str
+    platforms: list[str]
+    pyproject: dict[str, Any] = field(default_factory=dict)
+    extras: list[str] = field(default_factory=list)
+    requirements_files: list[Path] = field(default_factory=list)
+    preload: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    build_sdists: bool = True
+
+    @property
+    def has_pyproject(self) -> bool:
+        return (self.root / "pyproject.toml").is_file()
+
+    @property
+    def build_backend(self) -> str | None:
+        build_system = self.pyproject.get("build-system") or {}
+        backend = build_system.get("build-backend")
+        if backend is None and self.has_pyproject and (self.root / "setup.py").is_file():
+            return "setuptools.build_meta:__legacy__"
+        return backend
+
+    @property
+    def declared_dependencies(self) -> list[str]:
+        return list((self.pyproject.get("project") or {}).get("dependencies") or [])
+
+    @property
+    def optional_dependencies(self) -> dict[str, list[str]]:
+        return dict((self.pyproject.get("project") or {}).get("optional-dependencies") or {})
+
+    @property
+    def dynamic_dependencies(self) -> bool:
+        project = self.pyproject.get("project")
+        if project is None:
+            return (self.root / "setup.py").is_file()
+        return "dependencies" in (project.get("dynamic") or [])
+
+    @property
+    def default_out_dir(self) -> Path:
+        return self.out_dir or self.root / "dist" / "fastdeploy"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; an invalid file is a ConfigError naming the file and line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}. Fix the file and build again.") from e
+
+
+def load_project(project_dir: Path) -> ProjectConfig:
+    """Read a project directory into a ProjectConfig; a bad or missing setting is a ConfigError."""
+    root = Path(project_dir).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory. Pass the directory of a Dagster project.")
+    pyproject_path = root / "pyproject.toml"
+    has_setup_py = (root / "setup.py").is_file()
+    has_requirements = (root / "requirements.txt").is_file()
+    if not (pyproject_path.is_file() or has_setup_py or has_requirements):
+        raise ConfigError(
+            f"{root} has no pyproject.toml, setup.py or requirements.txt, so there is nothing that "
+            "says what the project depends on. Run the command in your project's directory or add "
+            "a pyproject.toml with [project] dependencies (dagster among them)."
+        )
+    pyproject = read_toml(pyproject_path) if pyproject_path.is_file() else {}
+    tool = pyproject.get("tool") or {}
+    settings = _settings(tool)
+    cloud = _dagster_cloud_location(root, settings.get("location"))
+
+    name = (pyproject.get("project") or {}).get("name") or _setup_py_name(root) or root.name
+    return ProjectConfig(
+        root=root,
+        name=str(name),
+        location_name=_location_name(settings, cloud, tool, name),
+        target=_code_target(root, cloud, tool, name),
+        python=_python(settings),
+        platforms=_str_list(settings, "platforms"),
+        pyproject=pyproject,
+        extras=_str_list(settings, "extras"),
+        requirements_files=[root / p for p in _str_list(settings, "requirements")],
+        preload=_str_list(settings, "preload"),
+        out_dir=(root / settings["out_dir"]) if "out_dir" in settings else None,
+        index_url=_optional_str(settings, "index_url"),
+        extra_index_urls=_str_list(settings, "extra_index_urls"),
+        find_links=_str_list(settings, "find_links"),
+        exclude=_str_list(settings, "exclude"),
+        build_sdists=_bool(settings, "build_sdists", True),
+    )
+
+
+def _settings(tool: dict[str, Any]) -> dict[str, Any]:
+    """Merge [tool.hatch.build.targets.fastdeploy] under [tool.dagster-fastdeploy]."""
+    merged: dict[str, Any] = {}
+    hatch_target = ((((tool.get("hatch") or {}).get("build") or {}).get("targets")) or {}).get(
+        "fastdeploy"
+    ) or {}
+    for section, table, tolerated in (
+        (HATCH_SECTION, hatch_target, HATCH_TARGET_KEYS),
+        (SECTION, tool.get("dagster-fastdeploy") or {}, set()),
+    ):
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table.")
+        for key, value in table.items():
+            normalized = key.replace("-", "_")
+            if normalized in SETTINGS:
+                merged[normalized] = value
+            elif key not in tolerated:
+                known = ", ".join(sorted(SETTINGS))
+                raise ConfigError(
+                    f"Unknown setting `{section}.{key}` in pyproject.toml. Known settings: {known}."
+                )
+    return merged
+
+
+def _str_list(settings: dict[str, Any], key: str) -> list[str]:
+    value = settings.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"`{SECTION}.{key}` must be a list of strings ({SETTINGS[key]}).")
+    return list(value)
+
+
+def _optional_str(settings: dict[str, Any], key: str) -> str | None:
+    value = settings.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"`{SECTION}.{key}` must be a string ({SETTINGS[key]}).")
+    return value
+
+
+def _bool(settings: dict[str, Any], key: str, default: bool) -> bool:
+    value = settings.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"`{SECTION}.{key}` must be true or false ({SETTINGS[key]}).")
+    return value
+
+
+def check_python_version(value: str, key: str = "--python") -> str:
+    if not _PY_VERSION.match(value):
+        raise ConfigError(f'{key} must be a Python version like "3.12", not {value!r}.')
+    return value
+
+
+def _python(settings: dict[str, Any]) -> str:
+    value = settings.get("python")
+    if value is None:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    return check_python_version(str(value), f"`{SECTION}.python`")
+
+
+def _dagster_cloud_location(root: Path, wanted: str | None) -> dict[str, Any]:
+    """The dagster_cloud.yaml location entry for this project, or {}."""
+    path = root / "dagster_cloud.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    locations = data.get("locations") if isinstance(data, dict) else None
+    if not isinstance(locations, list) or not locations:
+        return {}
+    locations = [loc for loc in locations if isinstance(loc, dict)]
+    if wanted:
+        named = [loc for loc in locations if loc.get("location_name") == wanted]
+        if named:
+            return named[0]
+    here = [
+        loc
+        for loc in locations
+        if (root / ((loc.get("build") or {}).get("directory") or ".")).resolve() == root
+    ]
+    if len(here) == 1:
+        return here[0]
+    if len(locations) == 1:
+        return locations[0]
+    return {}
+
+
+def _location_name(
+    settings: dict[str, Any], cloud: dict[str, Any], tool: dict[str, Any], name: str
+) -> str:
+    dg_project = (tool.get("dg") or {}).get("project") or {}
+    for candidate in (
+        settings.get("location"),
+        cloud.get("location_name"),
+        dg_project.get("code_location_name"),
+        (tool.get("dagster") or {}).get("code_location_name"),
+        name,
+    ):
+        if candidate:
+            if not isinstance(candidate, str):
+                raise ConfigError(f"`{SECTION}.location` must be a string.")
+            return candidate
+    raise ConfigError(
+        "Could not tell the code location's name; set tool.dagster-fastdeploy.location."
+    )
+
+
+def _code_target(root: Path, cloud: dict[str, Any], tool: dict[str, Any], name: str) -> CodeTarget:
+    source = cloud.get("code_source") or {}
+    working_directory = cloud.get("working_directory") or "."
+    for key in ("module_name", "package_name", "python_file"):
+        if source.get(key):
+            return CodeTarget(
+                **{key: str(source[key])},
+                attribute=source.get("attribute"),
+                working_directory=str(working_directory),
+            )
+    dg_project = (tool.get("dg") or {}).get("project") or {}
+    if dg_project.get("code_location_target_module"):
+        return CodeTarget(module_name=str(dg_project["code_location_target_module"]))
+    dagster = tool.get("dagster") or {}
+    for key in ("module_name", "python_file"):
+        if dagster.get(key):
+            return CodeTarget(**{key: str(dagster[key])}, attribute=dagster.get("attribute"))
+    if dg_project.get("root_module"):
+        return CodeTarget(module_name=f"{dg_project['root_module']}.definitions")
+    return _guess_target(root, name)
+
+
+def _guess_target(root: Path, name: str) -> CodeTarget:
+    package = re.sub(r"[-.]+", "_", name).lower()
+    for base in (root / "src", root):
+        if (base / package / "definitions.py").is_file():
+            return CodeTarget(module_name=f"{package}.definitions")
+    if (root / "definitions.py").is_file():
+        return CodeTarget(python_file="definitions.py")
+    raise ConfigError(
+        f"Could not find {root.name}'s Dagster definitions. Name them in pyproject.toml, e.g.\n"
+        f'  [tool.dagster]\n  module_name = "{package}.definitions"\n'
+        "or in dagster_cloud.yaml (code_source.module_name)."
+    )
+
+
+def _setup_py_name(root: Path) -> str | None:
+    setup_py = root / "setup.py"
+    if not setup_py.is_file():
+        return None
+    match = re.search(r"""name\s*=\s*["']([^"']+)["']""", setup_py.read_text(encoding="utf-8"))
+    return match.group(1) if match else None
