@@ -3,6 +3,8 @@ gRPC through the stable endpoint, Dagster's own client on the other side."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_runtime import EXAMPLE_TARGET, ProjectCopy, publish
+from tests.fixtures_runtime import EXAMPLE_TARGET, VENV_BIN, ProjectCopy, publish
 
 LOCATION = "example_project"
 
@@ -120,3 +122,158 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
     # the host process itself never imported dagster
     with host.client() as control:
         assert control.health()["dagster_imported"] is False
+
+
+def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_line(
+    file_store: Any, deps_pex_113: Path, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    good = publish(
+        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
+    )
+    with host.client() as control:
+        serving = control.deploy(LOCATION, good.version, timeout=300)
+    assert serving["state"] == "serving", serving["error"]
+
+    line = project_copy.break_syntax()
+    bad = publish(
+        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
+    )
+    with host.client() as control:
+        failed = control.deploy(LOCATION, bad.version, timeout=300)
+    assert failed["state"] == "failed"
+    assert failed["error"]["type"] == "SyntaxError"
+    assert failed["error"]["file"].endswith("example_project/assets.py")
+    assert failed["error"]["line"] == line
+
+    # the old version still answers on the same endpoint
+    keys, server_id = asset_keys_through_dagster(endpoint_port(serving))
+    assert server_id == serving["server_id"]
+    assert "raw_orders" in keys
+
+    status = run_cli("status", "--server", host.address, "--json")
+    (entry,) = json.loads(status.stdout)["locations"]
+    assert entry["state"] == "failed" and entry["version"] == bad.version
+    assert entry["serving_version"] == good.version
+    assert entry["error"]["line"] == line
+    readable = run_cli("status", "--server", host.address).stdout
+    assert f"assets.py:{line}" in readable and "SyntaxError" in readable
+
+
+def test_deploy_command_exits_non_zero_when_the_new_version_fails(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    pytest.importorskip("dagster_fastdeploy.build", reason="needs the build").__dict__.get(
+        "build_project"
+    ) or pytest.skip("build_project has not landed yet")
+    host = start_host(file_store)
+    ok = run_cli("deploy", str(project_copy.root), "--store", file_store.url,
+                 "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    project_copy.break_syntax()
+    broken = run_cli("deploy", str(project_copy.root), "--store", file_store.url,
+                     "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
+    assert broken.returncode != 0
+    with host.client() as control:
+        (entry,) = control.status()["locations"]
+    assert entry["state"] == "failed" and entry["serving_version"] == 1
+
+
+def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
+    file_store: Any, deps_pex_113: Path, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    source = project_copy.source_pex()
+    for name in (LOCATION, "second_location"):
+        publish(file_store, "prod", name, deps_pex_113, source, EXAMPLE_TARGET)
+    before = wait_for_status(host, lambda locs: len(locs) == 2 and all_serving(locs))
+    endpoint_ports = [endpoint_port(loc) for loc in before]
+    old_code_servers = [loc["code_server_pid"] for loc in before]
+
+    host.kill9()
+    # the orphaned code servers notice (their pipe from the host closes) and exit
+    for pid in old_code_servers:
+        wait_until_gone(pid)
+    restarted = start_host(
+        file_store, port=host.port, location_ports=host.location_ports, data_dir=host.data_dir
+    )
+    # nobody calls Deploy: the host converges from the store's records by itself
+    after = wait_for_status(restarted, lambda locs: len(locs) == 2 and all_serving(locs))
+    assert [(loc["name"], loc["endpoint"], loc["version"]) for loc in after] == [
+        (loc["name"], loc["endpoint"], loc["version"]) for loc in before
+    ]
+    for port in endpoint_ports:
+        keys, _ = asset_keys_through_dagster(port)
+        assert "raw_orders" in keys
+
+    # a version recorded later (no Deploy call either) is picked up by the reconcile loop
+    project_copy.add_asset("late_asset")
+    publish(file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET)
+    wait_for_status(
+        restarted,
+        lambda locs: any(loc["name"] == LOCATION and loc["version"] == 2 and
+                         loc["state"] == "serving" for loc in locs),
+    )  # fmt: skip
+    keys, _ = asset_keys_through_dagster(endpoint_ports[0])
+    assert "late_asset" in keys
+
+
+def test_a_location_can_pin_another_dagster_version_than_the_host(
+    file_store: Any, deps_pex_112: Path, tmp_path: Path, start_host: Any
+) -> None:
+    project = tmp_path / "legacy"
+    project.mkdir()
+    (project / "legacy_defs.py").write_text(
+        "import dagster as dg\n\n\n@dg.asset\ndef legacy_asset() -> int:\n    return 1\n\n\n"
+        "defs = dg.Definitions(assets=[legacy_asset])\n"
+    )
+    source = tmp_path / "legacy-source.pex"
+    subprocess.run([str(VENV_BIN / "pex"), "-D", str(project), "-o", str(source)], check=True)
+    host = start_host(file_store)
+    version = publish(file_store, "prod", "legacy", deps_pex_112, source,
+                      {"python_file": "legacy_defs.py", "attribute": "defs"})  # fmt: skip
+    with host.client() as control:
+        result = control.deploy("legacy", version.version, timeout=600)
+    assert result["state"] == "serving", result["error"]
+    assert result["dagster_version"].startswith("1.12.")
+    keys, server_id = asset_keys_through_dagster(endpoint_port(result), "legacy")
+    assert keys == {"legacy_asset"} and server_id == result["server_id"]
+
+
+def all_serving(locations: list[dict[str, Any]]) -> bool:
+    return all(loc["state"] == "serving" for loc in locations)
+
+
+def wait_for_status(host: Any, done: Any, timeout: float = 600.0) -> list[dict[str, Any]]:
+    """Poll the host's status until `done(locations)`; fails with the last status otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with host.client() as control:
+            locations = control.status()["locations"]
+        if done(locations):
+            return locations
+        assert time.monotonic() < deadline, locations
+        time.sleep(0.2)
+
+
+def wait_until_gone(pid: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid):
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.1)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(VENV_BIN / "dagster-fastdeploy"), *args], capture_output=True, text=True
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result

@@ -355,6 +355,7 @@ class Host:
                 "state": state.version_state(version),
                 "endpoint": self._endpoint(state.endpoint.port),
                 "server_id": serving.process.server_id if serving else None,
+                "code_server_pid": serving.process.pid if serving else None,
                 "serving_version": serving.version if serving else None,
                 "error": state.failed.get(version) if version is not None else None,
                 "dagster_version": serving.dagster_version if serving else None,
