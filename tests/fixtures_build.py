@@ -5,11 +5,15 @@ cache when FASTDEPLOY_TEST_CACHE keeps it between runs)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from dagster_fastdeploy.build import BuildResult, build_project
+
+TEST_PROJECTS = Path(__file__).resolve().parent / "projects"
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +22,20 @@ def example_build(
 ) -> BuildResult:
     """example_project built into a session tmp out dir: deps.pex, source.pex, manifest.json."""
     return build_project(example_project_dir, out_dir=tmp_path_factory.mktemp("example_build"))
+
+
+@pytest.fixture
+def copy_project(tmp_path: Path, example_project_dir: Path) -> Callable[..., Path]:
+    """copy_project(name="example_project", dest=None) -> a fresh copy of a project to edit.
+
+    `name` is example_project or a directory under tests/projects/."""
+
+    def copy(name: str = "example_project", dest: str | None = None) -> Path:
+        source = example_project_dir if name == "example_project" else TEST_PROJECTS / name
+        target = tmp_path / (dest or name)
+        shutil.copytree(
+            source, target, ignore=shutil.ignore_patterns("dist", "__pycache__", "*.egg-info")
+        )
+        return target
+
+    return copy
