@@ -101,6 +101,33 @@ def test_a_corrupted_blob_is_rejected_on_read_and_leaves_nothing(
     assert list(dest_dir.iterdir()) == []
 
 
+def test_putting_a_blob_again_repairs_a_damaged_stored_copy(
+    file_store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(file_store_url)
+    blob = make_blob(tmp_path)
+    store.put_blob(blob.name, blob)
+    corrupt_stored_blob(store, blob.name)
+
+    assert store.put_blob(blob.name, blob) is True
+
+    assert store.get_blob(blob.name, tmp_path / "copy.pex").read_bytes() == blob.read_bytes()
+
+
+def test_a_truncated_s3_blob_is_replaced_when_put_again(s3_store_url: str, tmp_path: Path) -> None:
+    store = open_store(s3_store_url)
+    assert isinstance(store, S3Store)
+    blob = make_blob(tmp_path)
+    key = f"{store.prefix}blobs/{blob.name}"
+    store._replacing.add(key)  # a broken upload tool wrote half the bytes under the final key
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=blob.read_bytes()[:1000])
+    store._replacing.clear()
+
+    assert store.put_blob(blob.name, blob) is True
+
+    assert store.get_blob(blob.name, tmp_path / "copy.pex").read_bytes() == blob.read_bytes()
+
+
 def test_bytes_that_do_not_match_their_name_are_never_stored(
     store_url: str, tmp_path: Path
 ) -> None:

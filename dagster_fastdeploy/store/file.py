@@ -21,7 +21,14 @@ from typing import Any, Callable
 
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
-from dagster_fastdeploy.store.blobs import CHUNK, BlobInfo, is_blob_name, verify_blob_file
+from dagster_fastdeploy.store.blobs import (
+    CHUNK,
+    BlobInfo,
+    blob_digest,
+    file_sha256,
+    is_blob_name,
+    verify_blob_file,
+)
 from dagster_fastdeploy.store.keys import (
     BLOBS,
     DEPLOYMENTS,
@@ -108,15 +115,15 @@ class FileStore(Store):
 
     def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
         final = self._blob(name)
-        verify_blob_file(name, path, stored_at=str(path))
         with _store_io(self, f"storing {name}"):
-            if final.is_file() and final.stat().st_size == path.stat().st_size:
-                return False
+            if final.is_file() and file_sha256(final) == blob_digest(name):
+                return False  # stored and intact (a damaged copy is replaced below)
+            verify_blob_file(name, path, stored_at=str(path))
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temp_path(final.parent, name)
             try:
                 _copy(path, tmp, progress)
-                if final.exists():  # the wrong size: a damaged copy, replace it
+                if final.exists():  # a damaged copy: replace it
                     os.replace(tmp, final)
                     return True
                 try:

@@ -154,11 +154,11 @@ class S3Store(Store):
         from botocore.exceptions import ClientError
 
         key = self._key(blob_key(name))
-        verify_blob_file(name, path, stored_at=str(path))
         size = path.stat().st_size
         stored = self._head_size(key)
         if stored == size:
-            return False
+            return False  # hosts verify every blob they read
+        verify_blob_file(name, path, stored_at=str(path))
         if stored is not None:  # the wrong size: a damaged copy, replace it
             self._replacing.add(key)
         subscribers = [_ProgressSubscriber(size, progress)] if progress else []
