@@ -22,6 +22,27 @@ from pathlib import Path
 
 from benchmarks.timing import Run, Scenario, wait_until
 
+# dagster-cloud-cli runs pex with `--pip-version=latest`; the newest pex (2.104+) takes that to mean
+# pip 26.2.2, which this machine's package registry does not serve. pex 2.100 means pip 26.2.1.
+DAGSTER_PLUS_PEX = "pex==2.100.0"
+
+
+# The builders' own functions, called as dagster-cloud-cli's CI actions call them. (Its
+# `python -m ...pex_builder.source` entry point passes the Python version unparsed and fails, so
+# both steps go through the functions.)
+DAGSTER_PLUS_BUILD = {
+    "deps": (
+        "import sys; from dagster_cloud_cli.core.pex_builder import deps, util; "
+        "deps.build_deps_pex(sys.argv[1], sys.argv[2], util.parse_python_version(sys.argv[3]))"
+    ),
+    "source": (
+        "import sys; from dagster_cloud_cli.core.pex_builder import deps, source, util; "
+        "v = util.parse_python_version(sys.argv[3]); "
+        "local, _ = deps.get_deps_requirements(sys.argv[1], v); "
+        "source.build_source_pex(sys.argv[1], local.local_package_paths, sys.argv[2], v)"
+    ),
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -157,7 +178,7 @@ def dagster_plus_builder(
                 "-q",
                 "--disable-pip-version-check",
                 "dagster-cloud-cli",
-                "pex",
+                DAGSTER_PLUS_PEX,
             ],
             capture_output=True,
             text=True,
@@ -179,6 +200,7 @@ def dagster_plus_builder(
         ),
         None,
     )
+    project_dir = _with_dagster_cloud(project_dir, work / "dagster-plus-project")
     env = {**os.environ, "PEX_ROOT": str(work / "dagster-cloud-pex-root")}
     for i in range(runs):
         out = work / f"dagster-plus-out-{i}"
@@ -190,11 +212,10 @@ def dagster_plus_builder(
                     done = subprocess.run(
                         [
                             python_bin,
-                            "-m",
-                            f"dagster_cloud_cli.core.pex_builder.{module}",
+                            "-c",
+                            DAGSTER_PLUS_BUILD[module],
                             str(project_dir),
                             str(out),
-                            "--python-version",
                             python,
                         ],
                         capture_output=True,
@@ -213,3 +234,15 @@ def dagster_plus_builder(
             scenario.skipped = str(e)
             scenario.runs.clear()
             return
+
+
+def _with_dagster_cloud(project_dir: Path, copy: Path) -> Path:
+    """The Serverless builder insists on `dagster-cloud` among the deps (a Serverless project
+    has it); give it a copy of the project that declares it."""
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(project_dir, copy, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    pyproject = copy / "pyproject.toml"
+    text = pyproject.read_text()
+    declared = text.replace("dependencies = [", 'dependencies = [\n  "dagster-cloud",', 1)
+    pyproject.write_text(declared)
+    return copy
