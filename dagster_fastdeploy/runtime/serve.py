@@ -42,11 +42,16 @@ def read_token(token_file: Path | None) -> str | None:
 
 
 def serve(options: ServeOptions) -> None:
-    from dagster_fastdeploy.runtime.control_server import ControlServer
+    from dagster_fastdeploy.runtime.control_server import ControlServer, is_loopback
     from dagster_fastdeploy.runtime.host import Host
     from dagster_fastdeploy.store import open_store
 
     token = read_token(options.token_file)
+    if token is None and not is_loopback(options.host):
+        raise HostError(
+            f"the host would listen on {options.host}, beyond this machine, without a token: "
+            f"set {TOKEN_ENV} or pass --token-file"
+        )
     port_range = parse_port_range(options.location_ports)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(str(options.data_dir / "host.log"))
