@@ -173,7 +173,7 @@ def build_project(
             from dagster_fastdeploy.build.check import check_definitions
 
             assert deps.path is not None
-            check_definitions(manifest, deps.path, source_path, target.interpreter)
+            check_definitions(manifest, deps.path, source_path, target.interpreter, config.root)
             seconds["check"] = time.perf_counter() - step
         seconds["total"] = time.perf_counter() - started
         manifest.timings = {k: round(v, 4) for k, v in seconds.items()}

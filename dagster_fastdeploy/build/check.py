@@ -42,7 +42,9 @@ print("ok", dagster.__version__)
 """
 
 
-def check_definitions(manifest: Manifest, deps_path: Path, source_path: Path, python: Path) -> None:
+def check_definitions(
+    manifest: Manifest, deps_path: Path, source_path: Path, python: Path, project_root: Path
+) -> None:
     target = manifest.target
     args = [f"working_directory={target.working_directory}"]
     for key in ("module_name", "package_name", "python_file", "attribute"):
@@ -60,25 +62,47 @@ def check_definitions(manifest: Manifest, deps_path: Path, source_path: Path, py
         capture_output=True,
         text=True,
         env=env,
+        cwd=source_path.parent,
     )
     if result.returncode != 0:
         raise DefinitionsLoadError(
             f"The definitions of location {manifest.location} ({target.describe()}) do not load:\n"
-            + user_traceback(result.stderr.strip())
+            + user_traceback(result.stderr.strip(), project_root)
         )
 
 
-def user_traceback(text: str) -> str:
-    """Point traceback frames inside the unpacked source.pex at the project's files."""
+# A frame inside the unpacked source.pex: PEX_ROOT/unzipped_pexes/<n>/<pex hash>/<path>.
+_IN_SOURCE_PEX = re.compile(r"/unzipped_pexes/(?:\d+/)?[0-9a-f]{40}/(.+)$")
+_FRAME = re.compile(r'^  File "([^"]+)", line \d+')
+_NOISE = ("/.bootstrap/", "<frozen ", "-c <cmd>", "/importlib/__init__.py")
 
-    def replace(match: re.Match[str]) -> str:
-        path = match.group(1)
-        inner = re.split(r"/(?:unzipped_pexes|user_code|code)/[0-9a-f]{40}/", path)
-        if len(inner) == 2:
-            rel = inner[1]
-            if rel.startswith("working_directory/root/"):
-                rel = rel[len("working_directory/root/") :]
-            return f'File "{rel}"'
-        return match.group(0)
 
-    return re.sub(r'File "([^"]+)"', replace, text)
+def user_traceback(text: str, project_root: Path) -> str:
+    """Drop pex's and importlib's own frames; point frames in source.pex at the user's files."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        frame = _FRAME.match(line)
+        if frame:
+            path = frame.group(1)
+            inner = _IN_SOURCE_PEX.search(path)
+            skipping = any(n in path for n in _NOISE) or (
+                inner is not None and inner.group(1) == "__main__.py"
+            )
+            if inner is not None and not skipping:
+                line = line.replace(path, str(_project_file(inner.group(1), project_root)))
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _project_file(rel: str, root: Path) -> Path:
+    if rel.startswith("working_directory/root/"):
+        return root / rel[len("working_directory/root/") :]
+    for candidate in (root / "src" / rel, root / rel):
+        if candidate.is_file():
+            return candidate
+    matches = sorted(root.rglob(rel))
+    return matches[0] if matches else Path(rel)

@@ -28,6 +28,8 @@ from dagster_fastdeploy.errors import BuildError
 from dagster_fastdeploy.manifest import Artifact
 
 DEPS_HASH_VERSION = 1
+# Bump when the pex flags in deps_pex.py change what pex writes (part of every deps cache key).
+PEX_FLAGS_VERSION = 2
 Progress = Callable[[str], None]
 
 
@@ -60,6 +62,7 @@ def input_hash(config: ProjectConfig, target: BuildTarget, declared: DeclaredDep
         "extra_index_urls": declared.extra_index_urls,
         "find_links": declared.find_links,
         "build_sdists": config.build_sdists,
+        "pex_flags": PEX_FLAGS_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -129,9 +132,8 @@ def prepare_deps(
                 'requirements.txt / setup.py install_requires), e.g. "dagster==1.13.*", and '
                 "build again."
             )
-        locked_hash = hashlib.sha256(
-            json.dumps([locked.locked_hash, target.python, target.platform_names]).encode()
-        ).hexdigest()
+        key = [locked.locked_hash, target.python, target.platform_names, PEX_FLAGS_VERSION]
+        locked_hash = hashlib.sha256(json.dumps(key).encode()).hexdigest()
         built = False
         with atomic_directory(_entry_dir(locked_hash)) as work:
             if work is not None:

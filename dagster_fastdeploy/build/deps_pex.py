@@ -34,6 +34,9 @@ def build_deps_pex(
         *target.pex_args(),
         *index_args(declared),
         "--no-strip-pex-env",
+        # pex vendors pip 20.3.4, older than newer platform tags and Pythons.
+        "--pip-version",
+        "26.2.1",
         "--no-emit-warnings",
         "-o",
         str(output),

@@ -102,14 +102,21 @@ def _run_uv(args: list[str], what: str, cwd: Path | None = None) -> str:
     return result.stdout
 
 
+_UNRESOLVABLE = (
+    r"Because ([A-Za-z0-9_.\-\[\]]+(?:[<>=!~]=?[^\s,]+)?) was not found",
+    r"no versions? of ([A-Za-z0-9_.\-\[\]]+(?:[<>=!~]=?[^\s,]+)?)",
+    r"Because ([A-Za-z0-9_.\-\[\]]+(?:[<>=!~]=?[^\s,]+)?) depends on",
+)
+
+
 def _explain_uv_failure(stderr: str, what: str) -> str:
     detail = "\n".join(line for line in stderr.strip().splitlines() if line.strip())
-    match = re.search(
-        r"(?:no version of|not found in the package registry|for) "
-        r"([A-Za-z0-9_.\-]+(?:[<>=!~]=?[^\s,]+)?)",
-        detail,
-    )
-    named = f" ({match.group(1)})" if match else ""
+    named = ""
+    for pattern in _UNRESOLVABLE:
+        match = re.search(pattern, detail)
+        if match:
+            named = f" ({match.group(1)})"
+            break
     return (
         f"Could not resolve the project's dependencies{named} while {what}.\n{detail}\n"
         "Check the requirement's name and version, and the indexes in "

@@ -1,0 +1,2 @@
+import dagster as dg
+defs = dg.Definitions()
