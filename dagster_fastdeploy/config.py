@@ -89,7 +89,7 @@ class ProjectConfig:
     def build_backend(self) -> str | None:
         build_system = self.pyproject.get("build-system") or {}
         backend = build_system.get("build-backend")
-        if backend is None and self.has_pyproject and (self.root / "setup.py").is_file():
+        if backend is None and (self.root / "setup.py").is_file():
             return "setuptools.build_meta:__legacy__"
         return backend
 

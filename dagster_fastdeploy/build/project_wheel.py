@@ -44,16 +44,38 @@ def build_wheel(project_dir: Path, backend: str, wheel_dir: Path) -> Path:
     in_process = IN_PROCESS_BACKENDS.get(backend)
     if in_process is not None:
         module = _import_backend(in_process)
-        if module is not None:
+        if module is not None and _has_requirements_for_wheel(module, project_dir):
             try:
                 with _in_directory(project_dir), _quiet_stdout():
                     name = module.build_wheel(str(wheel_dir))
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 raise BuildError(
                     f"Building {project_dir.name}'s wheel with {backend} failed: {e}"
                 ) from e
             return wheel_dir / name
     return _build_isolated(project_dir, wheel_dir)
+
+
+def _has_requirements_for_wheel(module: object, project_dir: Path) -> bool:
+    """Whether what the backend asks for to build a wheel is installed here (pip's check before
+    a non-isolated build); setuptools < 70.1 asks for `wheel`, for instance."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    get_requires = getattr(module, "get_requires_for_build_wheel", None)
+    if get_requires is None:
+        return True
+    with _in_directory(project_dir), _quiet_stdout():
+        requires = get_requires()
+    for line in requires:
+        req = Requirement(line)
+        try:
+            if not req.specifier.contains(version(req.name), prereleases=True):
+                return False
+        except PackageNotFoundError:
+            return False
+    return True
 
 
 def _import_backend(spec: str):  # type: ignore[no-untyped-def]
