@@ -25,7 +25,6 @@ import pytest
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = "3.11"
-DEPS_113 = ["dagster==1.13.28", "pandas"]
 DEPS_112 = ["dagster==1.12.*"]
 
 
@@ -237,11 +236,6 @@ def runtime_artifacts_dir(shared_caches: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def deps_pex_113(runtime_artifacts_dir: Path) -> Path:
-    return build_deps_pex(DEPS_113, runtime_artifacts_dir / "deps-dagster-1.13.28-pandas.pex")
-
-
-@pytest.fixture(scope="session")
 def deps_pex_112(runtime_artifacts_dir: Path) -> Path:
     return build_deps_pex(DEPS_112, runtime_artifacts_dir / "deps-dagster-1.12.pex")
 
@@ -253,17 +247,31 @@ def host_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_caches: Path)
 
 
 class ProjectCopy:
-    """A copy of example_project that a test edits and turns into source.pex files."""
+    """A copy of example_project that a test edits, builds (build_project: deps.pex comes from
+    the session's build cache after the first build) and publishes to a store."""
 
     def __init__(self, root: Path):
         self.root = root
         self.package = root / "src" / "example_project"
         self._builds = 0
 
-    def source_pex(self) -> Path:
+    def build(self) -> Any:
+        from dagster_fastdeploy.build import build_project
+
         self._builds += 1
-        out = self.root.parent / f"source-{self._builds}.pex"
-        return build_source_pex(self.root, self.package, out)
+        return build_project(self.root, out_dir=self.root.parent / f"build-{self._builds}")
+
+    def publish(
+        self, store: Any, location: str = "example_project", deployment: str = "prod"
+    ) -> Any:
+        """Build this copy as it is now and record it as `location`'s next version."""
+        result = self.build()
+        assert result.deps_path is not None
+        manifest = result.manifest
+        return publish(
+            store, deployment, location, result.deps_path, result.source_path,
+            target=vars(manifest.target), dagster_version=manifest.dagster_version,
+        )  # fmt: skip
 
     def add_asset(self, name: str) -> None:
         """Define one more asset in definitions.py (an edit a user would make)."""

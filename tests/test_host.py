@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.fixtures_runtime import EXAMPLE_TARGET, VENV_BIN, ProjectCopy, publish
+from tests.fixtures_runtime import VENV_BIN, ProjectCopy, publish
 
 LOCATION = "example_project"
 
@@ -37,12 +35,10 @@ def asset_keys_through_dagster(port: int, location: str = LOCATION) -> tuple[set
 
 
 def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
-    file_store: Any, deps_pex_113: Path, project_copy: ProjectCopy, start_host: Any
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
     host = start_host(file_store)
-    v1 = publish(
-        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-    )
+    v1 = project_copy.publish(file_store)
     with host.client() as control:
         first = control.deploy(LOCATION, v1.version, timeout=300)
     assert first["state"] == "serving", first["error"]
@@ -77,9 +73,7 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
     looper.start()
     try:
         project_copy.add_asset("new_orders_report")
-        v2 = publish(
-            file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-        )
+        v2 = project_copy.publish(file_store)
         with host.client() as control:
             second = control.deploy(LOCATION, v2.version, timeout=300)
         calls_at_switch = calls
@@ -125,20 +119,16 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
 
 
 def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_line(
-    file_store: Any, deps_pex_113: Path, project_copy: ProjectCopy, start_host: Any
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
     host = start_host(file_store)
-    good = publish(
-        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-    )
+    good = project_copy.publish(file_store)
     with host.client() as control:
         serving = control.deploy(LOCATION, good.version, timeout=300)
     assert serving["state"] == "serving", serving["error"]
 
     line = project_copy.break_syntax()
-    bad = publish(
-        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-    )
+    bad = project_copy.publish(file_store)
     with host.client() as control:
         failed = control.deploy(LOCATION, bad.version, timeout=300)
     assert failed["state"] == "failed"
@@ -163,9 +153,6 @@ def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_
 def test_deploy_command_exits_non_zero_when_the_new_version_fails(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
-    pytest.importorskip("dagster_fastdeploy.build", reason="needs the build").__dict__.get(
-        "build_project"
-    ) or pytest.skip("build_project has not landed yet")
     host = start_host(file_store)
     ok = run_cli("deploy", str(project_copy.root), "--store", file_store.url,
                  "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
@@ -180,12 +167,11 @@ def test_deploy_command_exits_non_zero_when_the_new_version_fails(
 
 
 def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
-    file_store: Any, deps_pex_113: Path, project_copy: ProjectCopy, start_host: Any
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
     host = start_host(file_store)
-    source = project_copy.source_pex()
     for name in (LOCATION, "second_location"):
-        publish(file_store, "prod", name, deps_pex_113, source, EXAMPLE_TARGET)
+        project_copy.publish(file_store, name)
     before = wait_for_status(host, lambda locs: len(locs) == 2 and all_serving(locs))
     endpoint_ports = [endpoint_port(loc) for loc in before]
     old_code_servers = [loc["code_server_pid"] for loc in before]
@@ -208,7 +194,7 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
 
     # a version recorded later (no Deploy call either) is picked up by the reconcile loop
     project_copy.add_asset("late_asset")
-    publish(file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET)
+    project_copy.publish(file_store)
     wait_for_status(
         restarted,
         lambda locs: any(loc["name"] == LOCATION and loc["version"] == 2 and

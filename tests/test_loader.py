@@ -19,7 +19,7 @@ from dagster_fastdeploy.runtime.code_server import (
 )
 from dagster_fastdeploy.runtime.environments import Environment, Environments
 from dagster_fastdeploy.runtime.ports import free_port
-from tests.fixtures_runtime import EXAMPLE_TARGET, ProjectCopy, publish
+from tests.fixtures_runtime import ProjectCopy
 
 LOADER_DIR = LOADER_SCRIPT.parent
 
@@ -41,15 +41,16 @@ def test_the_loader_imports_only_the_standard_library_and_dagster() -> None:
 
 
 def environment_for(
-    store: Any, data_dir: Path, deps_pex: Path, project: ProjectCopy
-) -> Environment:
-    entry = publish(store, "prod", "loader_test", deps_pex, project.source_pex(), EXAMPLE_TARGET)
-    return Environments(data_dir, store).prepare(
-        Manifest.from_dict(entry.manifest), {}, "loader_test", entry.version
-    )
+    store: Any, data_dir: Path, project: ProjectCopy
+) -> tuple[Environment, dict[str, Any]]:
+    """The project built, published and materialized as the host would; and its target."""
+    entry = project.publish(store, "loader_test")
+    manifest = Manifest.from_dict(entry.manifest)
+    env = Environments(data_dir, store).prepare(manifest, {}, "loader_test", entry.version)
+    return env, {**vars(manifest.target), "dagster_version": manifest.dagster_version}
 
 
-def load(env: Environment, run_dir: Path, target: dict[str, Any] = EXAMPLE_TARGET) -> Any:
+def load(env: Environment, run_dir: Path, target: dict[str, Any]) -> Any:
     process = CodeServerProcess.spawn(env.python, run_dir)
     request = LoadRequest(
         location_name="loader_test",
@@ -63,14 +64,14 @@ def load(env: Environment, run_dir: Path, target: dict[str, Any] = EXAMPLE_TARGE
 
 
 def test_a_prestarted_process_loads_when_told_and_reports_definitions(
-    file_store: Any, host_data_dir: Path, deps_pex_113: Path, project_copy: ProjectCopy,
+    file_store: Any, host_data_dir: Path, project_copy: ProjectCopy,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    env = environment_for(file_store, host_data_dir, deps_pex_113, project_copy)
-    process, request = load(env, tmp_path / "run")
+    env, target = environment_for(file_store, host_data_dir, project_copy)
+    process, request = load(env, tmp_path / "run", target)
     try:
         warm = process.wait_warm(120)  # imported dagster, holds no user code yet
-        assert warm["dagster_version"] == "1.13.28"
+        assert warm["dagster_version"] == target["dagster_version"]  # the location's, built in
         process.load(request)
         report = process.wait_loaded(120)
         process.wait_answering(60)
@@ -95,14 +96,14 @@ def test_a_prestarted_process_loads_when_told_and_reports_definitions(
 )
 def test_a_load_failure_reports_the_users_file_and_line(
     edit: str, error_type: str | None, line_text: str | None,
-    file_store: Any, host_data_dir: Path, deps_pex_113: Path, project_copy: ProjectCopy,
+    file_store: Any, host_data_dir: Path, project_copy: ProjectCopy,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     definitions = project_copy.package / "definitions.py"
     definitions.write_text(definitions.read_text() + "\n" + edit)
     line = len(definitions.read_text().splitlines())
-    env = environment_for(file_store, host_data_dir, deps_pex_113, project_copy)
-    process, request = load(env, tmp_path / "run")
+    env, target = environment_for(file_store, host_data_dir, project_copy)
+    process, request = load(env, tmp_path / "run", target)
     process.load(request)
     with pytest.raises(LoadFailed) as failure:
         process.wait_loaded(120)

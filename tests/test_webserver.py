@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_runtime import EXAMPLE_TARGET, VENV_BIN, ProjectCopy, free_port, publish
+from tests.fixtures_runtime import VENV_BIN, ProjectCopy, free_port
 from tests.test_host import LOCATION, run_cli
 
 ASSET_KEYS = "{ assetNodes { assetKey { path } } }"
@@ -77,16 +77,13 @@ def wait_for_assets(url: str, wanted: set[str], timeout: float = 300.0) -> set[s
 
 def test_webserver_shows_the_new_asset_after_a_deploy_without_a_reload(
     file_store: Any,
-    deps_pex_113: Path,
     project_copy: ProjectCopy,
     start_host: Any,
     start_webserver: Any,
     tmp_path: Path,
 ) -> None:
     host = start_host(file_store)
-    v1 = publish(
-        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-    )
+    v1 = project_copy.publish(file_store)
     with host.client() as control:
         assert control.deploy(LOCATION, v1.version, timeout=300)["state"] == "serving"
 
@@ -97,9 +94,7 @@ def test_webserver_shows_the_new_asset_after_a_deploy_without_a_reload(
     wait_for_assets(url, {"raw_orders", "raw_customers", "orders_by_region"})
 
     project_copy.add_asset("weekly_summary")
-    v2 = publish(
-        file_store, "prod", LOCATION, deps_pex_113, project_copy.source_pex(), EXAMPLE_TARGET
-    )
+    v2 = project_copy.publish(file_store)
     with host.client() as control:
         assert control.deploy(LOCATION, v2.version, timeout=300)["state"] == "serving"
     # no reload call: the webserver notices the endpoint's new server id by itself
