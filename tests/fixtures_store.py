@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -127,6 +128,12 @@ def store_url(request: pytest.FixtureRequest) -> str:
     """Each test that takes it runs against both stores."""
     fixture = "file_store_url" if request.param == "file" else "s3_store_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def example_copy(copy_project: Callable[..., Path]) -> Path:
+    """A fresh copy of example_project that a test may edit and deploy."""
+    return copy_project()
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -32,35 +31,26 @@ def deploy_json(project: Path, store_url: str, *args: str, **kw: Any) -> dict[st
     return json.loads(done.stdout)
 
 
-def copy_project(example_project_dir: Path, dest: Path) -> Path:
-    shutil.copytree(example_project_dir, dest, ignore=shutil.ignore_patterns("dist", "__pycache__"))
-    return dest
-
-
 def edit(project: Path, text: str) -> None:
     assets = project / "src" / "example_project" / "assets.py"
     assets.write_text(assets.read_text() + f"\n# {text}\n")
 
 
-@pytest.fixture
-def project(example_project_dir: Path, tmp_path: Path) -> Path:
-    """A copy of example_project that a test may edit."""
-    return copy_project(example_project_dir, tmp_path / "example_project")
-
-
-def test_a_source_only_edit_uploads_the_source_blob_alone(store_url: str, project: Path) -> None:
-    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(project)], check=True)
+def test_a_source_only_edit_uploads_the_source_blob_alone(
+    store_url: str, example_copy: Path
+) -> None:
+    git = ["git", "-C", str(example_copy), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(example_copy)], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "first"], check=True)
-    first = deploy_json(project, store_url)
+    first = deploy_json(example_copy, store_url)
     assert first["version"] == 1
     assert first["previous_version"] is None
     assert first["path"] == "full"  # the empty store had no deps.pex yet
     assert len(first["uploaded"]) == 2 and first["uploaded"][0].startswith("deps-")
 
-    edit(project, "a one-line change")
-    second = deploy_json(project, store_url)
+    edit(example_copy, "a one-line change")
+    second = deploy_json(example_copy, store_url)
 
     deps_name, source_name = second["pex_tag"][len("files=") :].split(":")
     assert second["version"] == 2 and second["previous_version"] == 1
@@ -73,15 +63,15 @@ def test_a_source_only_edit_uploads_the_source_blob_alone(store_url: str, projec
     assert record is not None and [e.version for e in record.history] == [1, 2]
     who = record.history[1].deployed_by
     head = subprocess.run(
-        ["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(example_copy), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     assert who["git_commit"] == head and who["git_dirty"] is True
     assert who["user"] and who["host"] and who["tool"].startswith("dagster-fastdeploy ")
     assert record.history[1].manifest["source"]["name"] == source_name
 
 
-def test_deploy_speaks_plainly_without_json(file_store_url: str, project: Path) -> None:
-    done = run_cli("deploy", str(project), "--store", file_store_url, "--location", "etl")
+def test_deploy_speaks_plainly_without_json(file_store_url: str, example_copy: Path) -> None:
+    done = run_cli("deploy", str(example_copy), "--store", file_store_url, "--location", "etl")
 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -92,10 +82,10 @@ def test_deploy_speaks_plainly_without_json(file_store_url: str, project: Path) 
 
 
 def test_a_fresh_ci_checkout_whose_deps_are_in_the_store_uploads_no_deps_bytes(
-    s3_store_url: str, example_project_dir: Path, tmp_path: Path
+    s3_store_url: str, copy_project: Callable[..., Path], tmp_path: Path
 ) -> None:
-    deploy_json(copy_project(example_project_dir, tmp_path / "laptop"), s3_store_url)
-    checkout = copy_project(example_project_dir, tmp_path / "ci-runner")
+    deploy_json(copy_project(dest="laptop"), s3_store_url)
+    checkout = copy_project(dest="ci-runner")
     edit(checkout, "pushed from CI")
     empty_cache = {"DAGSTER_FASTDEPLOY_CACHE": str(tmp_path / "ci-empty-cache")}
 
@@ -108,12 +98,12 @@ def test_a_fresh_ci_checkout_whose_deps_are_in_the_store_uploads_no_deps_bytes(
 
 
 def test_two_deploys_of_one_location_at_the_same_moment_both_land(
-    s3_store_url: str, example_project_dir: Path, tmp_path: Path
+    s3_store_url: str, copy_project: Callable[..., Path]
 ) -> None:
-    deploy_json(copy_project(example_project_dir, tmp_path / "base"), s3_store_url)
+    deploy_json(copy_project(dest="base"), s3_store_url)
     projects = []
     for who in ("alice", "bob"):
-        projects.append(copy_project(example_project_dir, tmp_path / who))
+        projects.append(copy_project(dest=who))
         edit(projects[-1], f"edited by {who}")
     command = [sys.executable, "-m", "dagster_fastdeploy.cli", "deploy", "--json"]
     running = [
@@ -151,10 +141,10 @@ deploy_project(Path(sys.argv[1]), open_store(sys.argv[2]), progress_for=progress
 
 
 def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_completes(
-    s3_store_url: str, project: Path
+    s3_store_url: str, example_copy: Path
 ) -> None:
     killed = subprocess.run(
-        [sys.executable, "-c", KILL_DURING_DEPS_UPLOAD, str(project), s3_store_url]
+        [sys.executable, "-c", KILL_DURING_DEPS_UPLOAD, str(example_copy), s3_store_url]
     )
     store = open_store(s3_store_url)
 
@@ -162,7 +152,7 @@ def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_complete
     assert store.read_record("prod", "example_project") is None
     assert store.list_blobs() == []
 
-    answer = deploy_json(project, s3_store_url)
+    answer = deploy_json(example_copy, s3_store_url)
 
     assert answer["version"] == 1 and answer["path"] == "full"
     assert {b.name for b in store.list_blobs()} == set(answer["uploaded"])
@@ -179,35 +169,35 @@ def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_complete
     ],
 )
 def test_a_name_that_could_escape_the_store_is_refused_before_anything_is_written(
-    tmp_path: Path, project: Path, args: list[str], message: str
+    tmp_path: Path, example_copy: Path, args: list[str], message: str
 ) -> None:
     store_dir = tmp_path / "store"
 
-    done = run_cli("deploy", str(project), "--store", store_dir.as_uri(), *args)
+    done = run_cli("deploy", str(example_copy), "--store", store_dir.as_uri(), *args)
 
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not store_dir.exists()
-    assert not (project / "dist").exists()  # refused before the build, too
+    assert not (example_copy / "dist").exists()  # refused before the build, too
 
 
 def test_an_unreachable_store_is_reported_before_building(
-    moto_server: MotoServer, project: Path
+    moto_server: MotoServer, example_copy: Path
 ) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
 
     done = run_cli(
-        "deploy", str(project), "--store", "s3://team-bucket/x", "--endpoint-url", endpoint
+        "deploy", str(example_copy), "--store", "s3://team-bucket/x", "--endpoint-url", endpoint
     )
 
     assert done.returncode == 1
     assert f"cannot reach the S3 endpoint {endpoint}" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (project / "dist").exists()
+    assert not (example_copy / "dist").exists()
 
 
-def test_a_missing_bucket_is_reported_by_name(moto_server: MotoServer, project: Path) -> None:
-    done = run_cli("deploy", str(project), "--store", "s3://no-such-bucket-here/x")
+def test_a_missing_bucket_is_reported_by_name(moto_server: MotoServer, example_copy: Path) -> None:
+    done = run_cli("deploy", str(example_copy), "--store", "s3://no-such-bucket-here/x")
 
     assert done.returncode == 1
     assert "the bucket 'no-such-bucket-here' does not exist" in done.stderr
@@ -215,11 +205,11 @@ def test_a_missing_bucket_is_reported_by_name(moto_server: MotoServer, project: 
 
 
 def test_refused_credentials_are_reported_as_such(
-    moto_server_checking_credentials: MotoServer, project: Path
+    moto_server_checking_credentials: MotoServer, example_copy: Path
 ) -> None:
     done = run_cli(
         "deploy",
-        str(project),
+        str(example_copy),
         "--store",
         "s3://team-bucket/x",
         "--endpoint-url",

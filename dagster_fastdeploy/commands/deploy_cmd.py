@@ -89,8 +89,10 @@ def _rollout_lines(server: str, data: dict[str, Any]) -> list[str]:
     if data.get("endpoint"):
         line += f" at {data['endpoint']}"
     lines = [line]
-    if data.get("error"):
-        lines.append(f"  error: {data['error']}")
+    error = data.get("error")
+    if error:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        lines.append(f"  error: {message}")
     return lines
 
 
