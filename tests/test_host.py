@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fixtures_runtime import VENV_BIN, ProjectCopy, publish
 
 LOCATION = "example_project"
@@ -224,6 +226,35 @@ def test_a_location_can_pin_another_dagster_version_than_the_host(
     assert result["dagster_version"].startswith("1.12.")
     keys, server_id = asset_keys_through_dagster(endpoint_port(result), "legacy")
     assert keys == {"legacy_asset"} and server_id == result["server_id"]
+
+
+def test_rollback_serves_an_old_version_again_and_remove_frees_the_endpoint(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    first = project_copy.publish(file_store)
+    project_copy.add_asset("short_lived")
+    second = project_copy.publish(file_store)
+    with host.client() as control:
+        assert control.deploy(LOCATION, second.version, timeout=300)["state"] == "serving"
+        rolled = control.rollback(LOCATION, first.version, timeout=300)
+    assert rolled["state"] == "serving" and rolled["version"] == 3
+    assert rolled["pex_tag"] == first.pex_tag
+    keys, server_id = asset_keys_through_dagster(endpoint_port(rolled))
+    assert "short_lived" not in keys and server_id == rolled["server_id"]
+    record = file_store.read_record("prod", LOCATION)
+    assert record.current.version == 3 and record.current.rollback_of == first.version
+
+    with host.client() as control:
+        by_tag = control.deploy(LOCATION, pex_tag=first.pex_tag, timeout=300)
+        assert by_tag["version"] == 3 and by_tag["state"] == "serving"
+        assert control.remove(LOCATION) == {"location": LOCATION, "removed": True}
+        assert control.status()["locations"] == []
+    assert file_store.read_record("prod", LOCATION) is None
+    from dagster._grpc.client import DagsterGrpcClient
+
+    with pytest.raises(Exception, match="UNAVAILABLE|failed to connect|Connection refused"):
+        DagsterGrpcClient(port=endpoint_port(rolled), host="127.0.0.1").ping("x")
 
 
 def all_serving(locations: list[dict[str, Any]]) -> bool:

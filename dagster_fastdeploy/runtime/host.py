@@ -84,6 +84,8 @@ class Host:
         self._locations: dict[str, LocationState] = {}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        # a reconcile pass and a removal never interleave (no location comes back to life)
+        self._reconcile_lock = threading.Lock()
         self._reconciler: threading.Thread | None = None
 
     # -- life ------------------------------------------------------------------------------
@@ -161,8 +163,9 @@ class Host:
     def remove(self, location: str) -> dict[str, Any]:
         """Stop serving the location, free its port and delete its record from the store."""
         check_name("location", location)
-        self.store.remove_location(self.deployment, location)
-        found = self._drop(location, release_port=True)
+        with self._reconcile_lock:
+            self.store.remove_location(self.deployment, location)
+            found = self._drop(location, release_port=True)
         return {"location": location, "removed": found}
 
     def status(self) -> dict[str, Any]:
@@ -188,16 +191,17 @@ class Host:
     def reconcile_once(self) -> None:
         """Make every location serve its recorded current version; drop locations whose
         record is gone. Versions that failed here are not retried until a new one is recorded."""
-        recorded = set(self.store.list_locations(self.deployment))
-        for name in sorted(recorded):
-            record = self.store.read_record(self.deployment, name)
-            if record is not None and record.current is not None:
-                self._ensure(name, record.current, retry_failed=False)
-        with self._lock:
-            gone = [n for n in self._locations if n not in recorded]
-        for name in gone:
-            log_event("location.removed", location=name, reason="no record in the store")
-            self._drop(name, release_port=True)
+        with self._reconcile_lock:
+            recorded = set(self.store.list_locations(self.deployment))
+            for name in sorted(recorded):
+                record = self.store.read_record(self.deployment, name)
+                if record is not None and record.current is not None:
+                    self._ensure(name, record.current, retry_failed=False)
+            with self._lock:
+                gone = [n for n in self._locations if n not in recorded]
+            for name in gone:
+                log_event("location.removed", location=name, reason="no record in the store")
+                self._drop(name, release_port=True)
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
