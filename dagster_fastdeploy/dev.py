@@ -150,7 +150,7 @@ class DevLoop:
             "--deployment",
             o.deployment,
             "--data-dir",
-            str(o.data_dir / "host"),
+            str(o.data_dir),
             "--port",
             str(o.host_port),
             "--location-ports",
@@ -247,7 +247,7 @@ class DevLoop:
 
     def run(self) -> None:
         o = self.options
-        logs = o.data_dir / "logs"
+        logs = o.data_dir / "dev-logs"
         logs.mkdir(exist_ok=True)
         with child_process(self.host_args(), logs / "host.log"):
             wait_for(self.host_healthy, 60, f"the warm host on {self.server}")
