@@ -219,3 +219,43 @@ def test_refused_credentials_are_reported_as_such(
     assert done.returncode == 1
     assert "S3 refused the credentials (InvalidAccessKeyId" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_large_upload_shows_a_progress_bar_on_a_terminal_and_json_stays_clean(
+    file_store_url: str, example_copy: Path
+) -> None:
+    import pty
+    import threading
+
+    terminal, terminal_end = pty.openpty()
+    shown: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the other end closed
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    command = [sys.executable, "-m", "dagster_fastdeploy.cli", "deploy", str(example_copy)]
+    done = subprocess.run(
+        [*command, "--store", file_store_url, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=terminal_end,
+        text=True,
+    )
+    os.close(terminal_end)
+    reader.join(timeout=30)
+    os.close(terminal)
+
+    assert done.returncode == 0
+    answer = json.loads(done.stdout)
+    screen = b"".join(shown).decode(errors="replace")
+    assert f"upload {answer['uploaded'][0][:20]}" in screen  # the deps.pex, 55 MB
+    assert "MB" in screen
+    assert "upload source-" not in screen  # 1 MB: no bar
