@@ -26,6 +26,7 @@ import pytest
 VENV_BIN = Path(sys.executable).parent
 PYTHON = "3.11"
 DEPS_112 = ["dagster==1.12.*"]
+OTHER_PYTHON = "3.12"  # the dagster 1.12 location also runs on another Python than the host
 
 
 def sha256_of(path: Path) -> str:
@@ -36,7 +37,7 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_deps_pex(requirements: list[str], out: Path) -> Path:
+def build_deps_pex(requirements: list[str], out: Path, python: str = PYTHON) -> Path:
     """A deps.pex with `requirements`, kept in the session cache (built once per cache)."""
     if out.exists():
         return out
@@ -49,7 +50,7 @@ def build_deps_pex(requirements: list[str], out: Path) -> Path:
             "--resolver-version",
             "pip-2020-resolver",
             "--python",
-            sys.executable,
+            find_python(python),
             "-o",
             str(tmp),
         ],
@@ -57,6 +58,17 @@ def build_deps_pex(requirements: list[str], out: Path) -> Path:
     )
     tmp.replace(out)
     return out
+
+
+def find_python(version: str) -> str:
+    from dagster_fastdeploy.runtime.environments import _find_interpreter
+
+    if version == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        return sys.executable
+    found = _find_interpreter(version)
+    if found is None:
+        pytest.skip(f"no python{version} on this machine")
+    return found
 
 
 def build_source_pex(project_dir: Path, package_dir: Path, out: Path) -> Path:
@@ -83,6 +95,7 @@ def publish(
     source_pex: Path,
     target: dict[str, Any],
     dagster_version: str | None = None,
+    python: str = PYTHON,
 ) -> Any:
     """Put both PEX files into the store and record them as the location's next version."""
     from dagster_fastdeploy.manifest import Artifact, CodeTarget, Manifest
@@ -97,7 +110,7 @@ def publish(
     manifest = Manifest(
         location=location,
         target=CodeTarget(**target),
-        python=PYTHON,
+        python=python,
         platforms=[],
         deps_hash=artifacts["deps"].sha256,
         deps_locked_hash=artifacts["deps"].sha256,
@@ -237,7 +250,9 @@ def runtime_artifacts_dir(shared_caches: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def deps_pex_112(runtime_artifacts_dir: Path) -> Path:
-    return build_deps_pex(DEPS_112, runtime_artifacts_dir / "deps-dagster-1.12.pex")
+    return build_deps_pex(
+        DEPS_112, runtime_artifacts_dir / f"deps-dagster-1.12-py{OTHER_PYTHON}.pex", OTHER_PYTHON
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures_runtime import VENV_BIN, ProjectCopy, publish
+from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
 
 LOCATION = "example_project"
 
@@ -206,7 +206,7 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     assert "late_asset" in keys
 
 
-def test_a_location_can_pin_another_dagster_version_than_the_host(
+def test_a_location_can_pin_another_dagster_and_python_version_than_the_host(
     file_store: Any, deps_pex_112: Path, tmp_path: Path, start_host: Any
 ) -> None:
     project = tmp_path / "legacy"
@@ -219,11 +219,13 @@ def test_a_location_can_pin_another_dagster_version_than_the_host(
     subprocess.run([str(VENV_BIN / "pex"), "-D", str(project), "-o", str(source)], check=True)
     host = start_host(file_store)
     version = publish(file_store, "prod", "legacy", deps_pex_112, source,
-                      {"python_file": "legacy_defs.py", "attribute": "defs"})  # fmt: skip
+                      {"python_file": "legacy_defs.py", "attribute": "defs"},
+                      python=OTHER_PYTHON)  # fmt: skip
     with host.client() as control:
         result = control.deploy("legacy", version.version, timeout=600)
     assert result["state"] == "serving", result["error"]
     assert result["dagster_version"].startswith("1.12.")
+    assert result["python_version"].startswith(OTHER_PYTHON + ".")
     keys, server_id = asset_keys_through_dagster(endpoint_port(result), "legacy")
     assert keys == {"legacy_asset"} and server_id == result["server_id"]
 

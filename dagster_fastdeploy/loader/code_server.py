@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import platform
 import sys
 import threading
 import time
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "pid": os.getpid(),
             "server_id": request.get("server_id"),
             "dagster_version": dagster_version,
+            "python_version": platform.python_version(),
             "import_s": import_s,
             "load_s": time.perf_counter() - load_started,
             "definitions": definitions,

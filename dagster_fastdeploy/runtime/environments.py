@@ -168,13 +168,29 @@ def _pex_tools(python: str) -> list[str]:
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not python or python == here:
         return [sys.executable, "-m", "pex.tools"]
-    interpreter = shutil.which(f"python{python}") or _pyenv_python(python)
+    interpreter = _find_interpreter(python)
     if interpreter is None:
         raise HostError(
             f"this location needs Python {python} and the host has none: install python{python} "
             "on the host's PATH"
         )
     return [interpreter, "-c", _PEX_TOOLS_UNDER_OTHER_PYTHON, _pex_parent()]
+
+
+def _find_interpreter(python: str) -> str | None:
+    """A python{X.Y} that runs (pyenv's versions first: its PATH shims may refuse to)."""
+    candidates = [_pyenv_python(python), shutil.which(f"python{python}")]
+    for exe in candidates:
+        if exe is None:
+            continue
+        probe = subprocess.run(
+            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == python:
+            return exe
+    return None
 
 
 _PEX_TOOLS_UNDER_OTHER_PYTHON = (

@@ -363,6 +363,7 @@ class Host:
                 "serving_version": serving.version if serving else None,
                 "error": state.failed.get(version) if version is not None else None,
                 "dagster_version": serving.dagster_version if serving else None,
+                "python_version": serving.python_version if serving else None,
                 "definitions": {k: definitions.get(k, []) for k in DEFINITION_KINDS},
                 "steps": state.timings.get(version, {}) if version is not None else {},
             }

@@ -36,6 +36,7 @@ class ServingVersion:
     process: CodeServerProcess
     definitions: dict[str, Any]
     dagster_version: str | None
+    python_version: str | None = None
     started_at: float = field(default_factory=time.time)
 
 
@@ -80,6 +81,7 @@ class Rollouts:
             process=process,
             definitions=report.get("definitions") or {},
             dagster_version=report.get("dagster_version"),
+            python_version=report.get("python_version"),
         )
 
     def code_server_for(
