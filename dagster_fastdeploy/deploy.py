@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name
 
@@ -137,9 +136,6 @@ def deploy_project(
         entry = deps_index_entry(result)
         for key in index_keys:
             store.put_deps_index(key, entry)
-    for name in (deps.name, source.name):
-        if name not in uploaded and not store.has_blob(name):
-            raise StoreError(f"{name} is not in the store {store.url} after uploading it")
     clock.lap("upload")
 
     manifest_data = manifest.to_dict()

@@ -4,7 +4,6 @@ that says which fault it is."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,8 @@ def test_an_unreachable_endpoint_says_so(moto_server: MotoServer, tmp_path: Path
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     store = open_store("s3://fastdeploy-artifacts/prod", endpoint_url=endpoint)
 
-    started = time.monotonic()
     with pytest.raises(StoreError, match=f"cannot reach the S3 endpoint {endpoint}"):
         store.read_record("prod", "etl")
-    assert time.monotonic() - started < 30  # a few retries with backoff, then a clear answer
     blob = make_blob(tmp_path)
     with pytest.raises(StoreError, match="cannot reach"):
         store.put_blob(blob.name, blob)

@@ -87,6 +87,7 @@ class S3Store(Store):
         self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         self.endpoint = self.client.meta.endpoint_url
         self._replacing: set[str] = set()
+        self._create_only = True  # If-None-Match on blob uploads, unless the server refuses it
         for event in ("PutObject", "CompleteMultipartUpload"):
             self.client.meta.events.register(
                 f"before-parameter-build.s3.{event}", self._blobs_are_create_only
@@ -101,7 +102,8 @@ class S3Store(Store):
     def _blobs_are_create_only(self, params: dict[str, Any], **kwargs: Any) -> None:
         key = params.get("Key", "")
         blobs = self._key(f"{BLOBS}/")
-        if key.startswith(blobs) and key not in self._replacing and "IfMatch" not in params:
+        wanted = self._create_only and key not in self._replacing and "IfMatch" not in params
+        if wanted and key.startswith(blobs):
             params["IfNoneMatch"] = "*"
 
     def _transfer(self) -> Any:
@@ -161,24 +163,28 @@ class S3Store(Store):
         verify_blob_file(name, path, stored_at=str(path))
         if stored is not None:  # the wrong size: a damaged copy, replace it
             self._replacing.add(key)
-        subscribers = [_ProgressSubscriber(size, progress)] if progress else []
         try:
-            with self._errors(f"uploading {name}"), self._transfer() as transfer:
-                try:
-                    transfer.upload(
-                        str(path),
-                        self.bucket,
-                        key,
-                        extra_args={"Metadata": {"sha256": blob_digest(name)}},
-                        subscribers=subscribers,
-                    ).result()
-                except ClientError as e:
-                    if error_code(e) in CONFLICT:
-                        return False  # a concurrent deploy stored the same bytes first
-                    raise
+            while True:
+                subscribers = [_ProgressSubscriber(size, progress)] if progress else []
+                with self._errors(f"uploading {name}"), self._transfer() as transfer:
+                    try:
+                        transfer.upload(
+                            str(path),
+                            self.bucket,
+                            key,
+                            extra_args={"Metadata": {"sha256": blob_digest(name)}},
+                            subscribers=subscribers,
+                        ).result()
+                        return True
+                    except ClientError as e:
+                        if error_code(e) in CONFLICT:
+                            return False  # a concurrent deploy stored the same bytes first
+                        if error_code(e) != "NotImplemented" or not self._create_only:
+                            raise
+                # a server without conditional PUTs: upload unconditionally (same bytes anyway)
+                self._create_only = False
         finally:
             self._replacing.discard(key)
-        return True
 
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
         key = self._key(blob_key(name))

@@ -64,4 +64,10 @@ def s3_errors(store_url: str, endpoint: str, action: str) -> Iterator[None]:
                 f"the bucket {bucket!r} does not exist at {endpoint}: create it "
                 f"(aws s3 mb s3://{bucket}) or fix --store"
             ) from e
+        if code == "NotImplemented":
+            raise StoreError(
+                f"the S3-compatible server at {endpoint} does not support what {action} needs "
+                f"({message}); deployment records need conditional writes (If-Match / "
+                "If-None-Match), which AWS S3, MinIO and moto support"
+            ) from e
         raise StoreError(f"S3 error {code} at {where} while {action}: {message}") from e
