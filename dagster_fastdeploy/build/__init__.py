@@ -9,9 +9,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dagster_fastdeploy.manifest import Manifest
+
+if TYPE_CHECKING:
+    from dagster_fastdeploy.build.target import BuildTarget
 
 __all__ = ["BuildResult", "build_project", "deps_index_entry", "deps_input_hash"]
 
@@ -79,21 +82,29 @@ def deps_input_hash(
 
     config = load_project(Path(project_dir))
     target = _target(config.python if python is None else python, platforms, config.platforms)
-    return input_hash(config, target, collect(config, target.interpreter))
+    return input_hash(config, target, collect(config, target.helper_python))
 
 
-def _target(python: str, platforms: list[str] | None, configured: list[str]):  # type: ignore[no-untyped-def]
+def _target(
+    python: str, platforms: list[str] | None, configured: list[str], need_interpreter: bool = False
+) -> BuildTarget:
+    """The build's target. A foreign-platform build needs no local interpreter of that version
+    (unless it is to load the definitions: `need_interpreter`); a host build does."""
     from dagster_fastdeploy.build.interpreters import find_python
     from dagster_fastdeploy.build.target import BuildTarget, check_platform
     from dagster_fastdeploy.config import check_python_version
+    from dagster_fastdeploy.errors import ConfigError
 
     check_python_version(python)
-    chosen = configured if platforms is None else platforms
-    return BuildTarget(
-        python=python,
-        interpreter=find_python(python),
-        platforms=tuple(check_platform(p) for p in chosen),
-    )
+    chosen = tuple(check_platform(p) for p in (configured if platforms is None else platforms))
+    interpreter: Path | None
+    try:
+        interpreter = find_python(python)
+    except ConfigError:
+        if not chosen or need_interpreter:
+            raise
+        interpreter = None
+    return BuildTarget(python=python, interpreter=interpreter, platforms=chosen)
 
 
 def build_project(
@@ -123,12 +134,12 @@ def build_project(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     config = load_project(Path(project_dir))
-    target = _target(python or config.python, platforms, config.platforms)
+    target = _target(python or config.python, platforms, config.platforms, need_interpreter=check)
     out = Path(out_dir).resolve() if out_dir is not None else config.default_out_dir
     created_out = not out.exists()
     try:
         step = time.perf_counter()
-        declared = collect(config, target.interpreter)
+        declared = collect(config, target.helper_python)
         deps_hash = input_hash(config, target, declared)
         seconds["deps_hash"] = time.perf_counter() - step
 
@@ -172,7 +183,7 @@ def build_project(
             step = time.perf_counter()
             from dagster_fastdeploy.build.check import check_definitions
 
-            assert deps.path is not None
+            assert deps.path is not None and target.interpreter is not None
             check_definitions(manifest, deps.path, source_path, target.interpreter, config.root)
             seconds["check"] = time.perf_counter() - step
         seconds["total"] = time.perf_counter() - started

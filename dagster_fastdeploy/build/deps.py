@@ -29,7 +29,7 @@ from dagster_fastdeploy.manifest import Artifact
 
 DEPS_HASH_VERSION = 1
 # Bump when the pex flags in deps_pex.py change what pex writes (part of every deps cache key).
-PEX_FLAGS_VERSION = 2
+PEX_FLAGS_VERSION = 3
 Progress = Callable[[str], None]
 
 

@@ -31,7 +31,7 @@ def build_deps_pex(
     args = [
         *pex_command(),
         *locked.pex_args,
-        *target.pex_args(),
+        *target.pex_args(output.parent),
         *index_args(declared),
         "--no-strip-pex-env",
         # pex vendors pip 20.3.4, older than newer platform tags and Pythons.

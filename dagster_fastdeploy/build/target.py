@@ -4,8 +4,11 @@ platforms the environment must run on. By default the host's own platform."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import sysconfig
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from dagster_fastdeploy.errors import ConfigError
@@ -25,7 +28,9 @@ def host_platform() -> str:
 @dataclass(frozen=True)
 class BuildTarget:
     python: str  # "3.12"
-    interpreter: Path  # a local python3.12; runs setup.py and builds sdists
+    # A local python3.12. Host builds need it; foreign-platform builds use it when there is one
+    # (setup.py egg_info, --check) and otherwise get by without.
+    interpreter: Path | None
     platforms: tuple[str, ...]  # empty: the host's own platform
 
     @property
@@ -37,28 +42,44 @@ class BuildTarget:
         return list(self.platforms) or [host_platform()]
 
     @property
-    def cp(self) -> str:
-        return "cp" + self.python.replace(".", "")
+    def helper_python(self) -> Path:
+        """An interpreter to run setup.py with: the target's, else this one."""
+        return self.interpreter or Path(sys.executable)
 
-    def pex_args(self) -> list[str]:
-        """pex's target selection: the interpreter, or one `--platform` per foreign platform."""
+    @cached_property
+    def python_full_version(self) -> str:
+        if self.interpreter is None:
+            return f"{self.python}.0"
+        out = subprocess.run(
+            [str(self.interpreter), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip() or f"{self.python}.0"
+
+    def pex_args(self, work_dir: Path) -> list[str]:
+        """pex's target selection: the interpreter, or a complete platform per foreign platform."""
         if self.is_host:
+            assert self.interpreter is not None
             return ["--python", str(self.interpreter)]
+        from dagster_fastdeploy.build.platforms import write_complete_platform
+
         args: list[str] = []
         for platform in self.platforms:
-            args += ["--platform", f"{platform}-cp-{self.python.replace('.', '')}-{self.cp}"]
-        # Build sdists with the local interpreter of the same version when no wheel exists.
-        return [*args, "--resolve-local-platforms", "--python", str(self.interpreter)]
+            path = write_complete_platform(platform, self.python_full_version, work_dir)
+            args += ["--complete-platform", str(path)]
+        return args
 
     def uv_args(self) -> list[str]:
         """uv's target selection for `uv pip compile`."""
         if self.is_host:
+            assert self.interpreter is not None
             return ["--python", str(self.interpreter)]
         if len(self.platforms) > 1:
             return ["--python-version", self.python, "--universal"]
         return [
             "--python-version",
-            self.python,
+            self.python_full_version,
             "--python-platform",
             uv_platform(self.platforms[0]),
         ]
@@ -85,5 +106,8 @@ def uv_platform(platform: str) -> str:
         return f"{arch}-unknown-linux-musl"
     glibc = match["glibc"] or _LEGACY_GLIBC.get(match["legacy"] or "")
     if glibc:
-        return f"{arch}-manylinux_{glibc}"
+        # uv knows manylinux_2_17, 2_28 and 2_31..2_40: take the newest not newer than the target.
+        major, minor = (int(p) for p in glibc.split("_"))
+        known = [m for m in (17, 28, *range(31, 41)) if m <= minor] or [17]
+        return f"{arch}-manylinux_{major}_{known[-1]}"
     return f"{arch}-unknown-linux-gnu"
