@@ -205,6 +205,15 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     keys, _ = asset_keys_through_dagster(endpoint_ports[0])
     assert "late_asset" in keys
 
+    # a second host on the same store (and environment cache) converges to the same versions
+    second = start_host(file_store, data_dir=host.data_dir)
+    converged = wait_for_status(
+        second, lambda locs: [(loc["name"], loc["version"], loc["state"]) for loc in locs]
+        == [(LOCATION, 2, "serving"), ("second_location", 1, "serving")],
+    )  # fmt: skip
+    keys, _ = asset_keys_through_dagster(endpoint_port(converged[0]))
+    assert "late_asset" in keys
+
 
 def test_a_location_can_pin_another_dagster_and_python_version_than_the_host(
     file_store: Any, deps_pex_112: Path, tmp_path: Path, start_host: Any

@@ -58,6 +58,27 @@ class LocationState:
         return "starting"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _own_run_dir(run: Path) -> Path:
+    """`run/<pid>` for this host's code servers; dirs of hosts that are gone are removed."""
+    run.mkdir(parents=True, exist_ok=True)
+    for other in run.iterdir():
+        if other.name.isdigit() and not _alive(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    mine = run / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)
+    return mine
+
+
 class Host:
     def __init__(
         self,
@@ -68,6 +89,7 @@ class Host:
         location_ports: tuple[int, int] = (4300, 4399),
         settings: RolloutSettings | None = None,
         reconcile_interval: float = 3.0,
+        control_port: int = 4270,
     ):
         self.store = store
         self.deployment = check_name("deployment", deployment)
@@ -75,9 +97,11 @@ class Host:
         self.bind_host = bind_host
         self.reconcile_interval = reconcile_interval
         data_dir.mkdir(parents=True, exist_ok=True)
-        run_root = data_dir / "run"
-        shutil.rmtree(run_root, ignore_errors=True)  # what a previous host left running is gone
-        self.ports = LocationPorts(data_dir / "ports.json", location_ports, bind_host)
+        run_root = _own_run_dir(data_dir / "run")
+        # Environments are shared by every host on this data dir; ports belong to one host
+        # (its deployment and control port), so a restart with the same flags gets them back.
+        ports_file = data_dir / f"ports-{self.deployment}-{control_port}.json"
+        self.ports = LocationPorts(ports_file, location_ports, bind_host)
         self.rollouts = Rollouts(
             Environments(data_dir, store), run_root, settings or RolloutSettings()
         )

@@ -64,6 +64,7 @@ def serve(options: ServeOptions) -> None:
         location_ports=port_range,
         settings=RolloutSettings(load_timeout=options.load_timeout),
         reconcile_interval=options.reconcile_interval,
+        control_port=options.port,
     )
     control = ControlServer(host, options.host, options.port, token)
     stop = threading.Event()
