@@ -68,7 +68,7 @@ class _Clock:
         return self.seconds
 
 
-def _remembering(store: Store) -> tuple[Callable[[str], Any], dict[str, Any]]:
+def _remembering(store: Store) -> Callable[[str], Any]:
     """The build's known_deps callback, remembering the store's answers."""
     answers: dict[str, Any] = {}
 
@@ -77,7 +77,7 @@ def _remembering(store: Store) -> tuple[Callable[[str], Any], dict[str, Any]]:
             answers[key] = store.get_deps_index(key)
         return answers[key]
 
-    return known_deps, answers
+    return known_deps
 
 
 def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | None) -> int:
@@ -111,7 +111,7 @@ def deploy_project(
     previous = store.read_record(deployment, location)  # also proves the store answers
     clock.lap("connect")
 
-    known_deps, answers = _remembering(store)
+    known_deps = _remembering(store)
     result = build_project(project.root, known_deps=known_deps)
     manifest = result.manifest
     deps, source = manifest.deps, manifest.source
@@ -131,10 +131,11 @@ def deploy_project(
         if size:
             uploaded.append(name)
             sent += size
-    index_keys = [manifest.deps_hash, f"locked-{manifest.deps_locked_hash}"]
-    if any((answers.get(k) or {}).get("deps", {}).get("name") != deps.name for k in index_keys):
+    # the deps index lets the next build anywhere skip deps; asked once, written when missing
+    known = known_deps(manifest.deps_hash) or {}
+    if known.get("deps", {}).get("name") != deps.name:
         entry = deps_index_entry(result)
-        for key in index_keys:
+        for key in (manifest.deps_hash, f"locked-{manifest.deps_locked_hash}"):
             store.put_deps_index(key, entry)
     clock.lap("upload")
 

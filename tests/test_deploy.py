@@ -68,6 +68,10 @@ def test_a_source_only_edit_uploads_the_source_blob_alone(
     assert who["git_commit"] == head and who["git_dirty"] is True
     assert who["user"] and who["host"] and who["tool"].startswith("dagster-fastdeploy ")
     assert record.history[1].manifest["source"]["name"] == source_name
+    manifest = record.history[1].manifest
+    index = open_store(store_url).list_deps_index()
+    assert set(index) == {manifest["deps_hash"], f"locked-{manifest['deps_locked_hash']}"}
+    assert {e["deps"]["name"] for e in index.values()} == {deps_name}
 
 
 def test_deploy_speaks_plainly_without_json(file_store_url: str, example_copy: Path) -> None:
