@@ -281,7 +281,9 @@ class DevLoop:
             return
         home = o.data_dir / "dagster_home"
         home.mkdir(exist_ok=True)
-        (home / "dagster.yaml").touch()
+        instance_yaml = home / "dagster.yaml"
+        if not instance_yaml.exists():  # a scratch instance: no first-run community dialog
+            instance_yaml.write_text("nux:\n  enabled: false\n")
         env = {**os.environ, "DAGSTER_HOME": str(home)}
         with child_process(self.webserver_args(workspace), log, env=env):
             url = f"http://127.0.0.1:{o.ui_port}"
