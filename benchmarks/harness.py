@@ -180,7 +180,8 @@ class EndpointProbe:
         origin = GrpcServerCodeLocationOrigin(
             host=self.host, port=self.port, location_name=self.location
         )
-        for repo_name in listed.repository_symbols_by_name:
+        for symbol in listed.repository_symbols:
+            repo_name = symbol.repository_name
             data = self.client.external_repository(
                 RemoteRepositoryOrigin(origin, repo_name), defer_snapshots=True
             )

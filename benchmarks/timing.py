@@ -69,11 +69,12 @@ class Scenario:
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception:
-            pass
+        except Exception as e:  # not up yet; say what it was if it never comes up
+            last_error = e
         time.sleep(interval)
-    raise TimeoutError(f"gave up after {timeout:.0f}s")
+    raise TimeoutError(f"gave up after {timeout:.0f}s (last error: {last_error!r})")
