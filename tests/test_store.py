@@ -262,6 +262,41 @@ def test_concurrent_deploys_from_many_processes_lose_no_version(
     assert tags == {f"files=deps-w{n}.pex:source-{i}.pex" for n in range(4) for i in range(6)}
 
 
+def test_a_record_damaged_by_hand_is_a_clear_error_not_a_traceback(store_url: str) -> None:
+    store = open_store(store_url)
+    store.append_version("prod", "etl", entry)
+    if isinstance(store, FileStore):
+        (store.root / "deployments" / "prod" / "etl.json").write_text('{"history": [')
+    else:
+        assert isinstance(store, S3Store)
+        key = f"{store.prefix}deployments/prod/etl.json"
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=b'{"history": [')
+
+    with pytest.raises(StoreError, match="etl.json is not valid JSON"):
+        store.read_record("prod", "etl")
+    with pytest.raises(StoreError, match="etl.json is not valid JSON"):
+        store.append_version("prod", "etl", entry)
+
+
+def test_the_file_store_writes_files_other_users_can_read(
+    file_store_url: str, tmp_path: Path
+) -> None:
+    """A warm host often runs as another user than the one who deploys."""
+    store = open_store(file_store_url)
+    assert isinstance(store, FileStore)
+    blob = make_blob(tmp_path)
+    store.put_blob(blob.name, blob)
+    store.append_version("prod", "etl", entry)
+    store.put_deps_index("abc", {"deps": {}})
+
+    for path in [
+        store.root / "blobs" / blob.name,
+        store.root / "deployments" / "prod" / "etl.json",
+        store.root / "deps-index" / "abc.json",
+    ]:
+        assert path.stat().st_mode & 0o044 == 0o044, path
+
+
 @pytest.mark.parametrize("name", ["../etc", "a/b", "..", ".hidden", "a b", "", "x" * 101, "é"])
 def test_names_that_could_escape_the_store_are_refused_before_any_write(
     store_url: str, name: str

@@ -29,6 +29,7 @@ from dagster_fastdeploy.store.blobs import (
     is_blob_name,
     verify_blob_file,
 )
+from dagster_fastdeploy.store.documents import parse_document, parse_record
 from dagster_fastdeploy.store.keys import (
     BLOBS,
     DEPLOYMENTS,
@@ -60,8 +61,17 @@ def _store_io(store: FileStore, action: str) -> Iterator[None]:
         raise StoreError(f"cannot {action} in the store {store.url}: {e}") from e
 
 
+def _readable_mode() -> int:
+    """0o666 less the umask: what open() would give, where mkstemp gives 0o600, so that a host
+    running as another user can read what a deploy stored."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temp_path(directory: Path, name: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", dir=directory)
+    os.fchmod(fd, _readable_mode())
     os.close(fd)
     return Path(tmp)
 
@@ -183,7 +193,7 @@ class FileStore(Store):
     def get_deps_index(self, key: str) -> dict[str, Any] | None:
         path = self._index(key)
         try:
-            return json.loads(path.read_text())
+            return parse_document(path.read_bytes(), str(path))
         except FileNotFoundError:
             return None
 
@@ -198,7 +208,7 @@ class FileStore(Store):
         if not directory.is_dir():
             return {}
         return {
-            path.stem: json.loads(path.read_text())
+            path.stem: parse_document(path.read_bytes(), str(path))
             for path in sorted(directory.glob("*.json"))
             if not path.name.startswith(".")
         }
@@ -212,7 +222,8 @@ class FileStore(Store):
             data = self._record(deployment, location).read_bytes()
         except FileNotFoundError:
             return None
-        return DeploymentRecord.from_dict(json.loads(data))
+        where = str(self._record(deployment, location))
+        return parse_record(parse_document(data, where), where)
 
     def list_locations(self, deployment: str) -> list[str]:
         directory = self.root / deployment_prefix(deployment)
@@ -238,7 +249,7 @@ class FileStore(Store):
             while True:
                 seen = path.read_bytes() if path.exists() else None
                 record = (
-                    DeploymentRecord.from_dict(json.loads(seen))
+                    parse_record(parse_document(seen, str(path)), str(path))
                     if seen is not None
                     else DeploymentRecord(deployment=deployment, location=location)
                 )

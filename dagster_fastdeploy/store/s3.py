@@ -24,6 +24,7 @@ from typing import Any, Callable
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
+from dagster_fastdeploy.store.documents import parse_document, parse_record
 from dagster_fastdeploy.store.keys import (
     BLOBS,
     DEPLOYMENTS,
@@ -146,7 +147,8 @@ class S3Store(Store):
                 if error_code(e) in MISSING:
                     return None
                 raise
-            return json.loads(response["Body"].read()), response["ETag"]
+            where = f"s3://{self.bucket}/{key}"
+            return parse_document(response["Body"].read(), where), response["ETag"]
 
     # -- blobs ---------------------------------------------------------------------------------
     def has_blob(self, name: str) -> bool:
@@ -265,8 +267,9 @@ class S3Store(Store):
 
     # -- deployment records --------------------------------------------------------------------
     def read_record(self, deployment: str, location: str) -> DeploymentRecord | None:
-        found = self._get_json(self._key(record_key(deployment, location)))
-        return DeploymentRecord.from_dict(found[0]) if found else None
+        key = self._key(record_key(deployment, location))
+        found = self._get_json(key)
+        return parse_record(found[0], f"s3://{self.bucket}/{key}") if found else None
 
     def list_locations(self, deployment: str) -> list[str]:
         prefix = deployment_prefix(deployment)
@@ -296,7 +299,7 @@ class S3Store(Store):
         for attempt in range(MAX_RECORD_ATTEMPTS):
             found = self._get_json(key)
             if found:
-                record = DeploymentRecord.from_dict(found[0])
+                record = parse_record(found[0], f"s3://{self.bucket}/{key}")
                 condition = {"IfMatch": found[1]}
             else:
                 record = DeploymentRecord(deployment=deployment, location=location)

@@ -1,0 +1,31 @@
+"""The store's JSON documents (deployment records, deps index entries), read with an error that
+names the document when someone damaged it by hand."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.store.records import DeploymentRecord
+
+
+def parse_document(data: bytes | str, where: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise StoreError(
+            f"{where} is not valid JSON ({e}): it was damaged outside dagster-fastdeploy; "
+            "restore it from a backup or bucket version, or delete it to start over"
+        ) from e
+
+
+def parse_record(document: Any, where: str) -> DeploymentRecord:
+    """A DeploymentRecord from a parsed document (see parse_document)."""
+    try:
+        return DeploymentRecord.from_dict(document)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise StoreError(
+            f"{where} is not a deployment record ({e!r}): restore it from a backup or bucket "
+            "version, or delete it to start over"
+        ) from e
