@@ -263,3 +263,25 @@ def test_a_large_upload_shows_a_progress_bar_on_a_terminal_and_json_stays_clean(
     assert f"upload {answer['uploaded'][0][:20]}" in screen  # the deps.pex, 55 MB
     assert "MB" in screen
     assert "upload source-" not in screen  # 1 MB: no bar
+
+
+IMPORTS_AFTER_DEPLOY = """
+import sys
+from dagster_fastdeploy.cli import main
+main(["deploy", sys.argv[1], "--store", sys.argv[2], "--json"])
+heavy = ("boto3", "botocore", "grpc", "dagster", "rich")
+print("HEAVY", sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_a_deploy_to_a_file_store_does_not_pay_for_boto3_grpc_or_dagster_imports(
+    file_store_url: str, example_copy: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_AFTER_DEPLOY, str(example_copy), file_store_url],
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "HEAVY []"
