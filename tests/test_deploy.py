@@ -160,7 +160,10 @@ def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_complete
 
     assert answer["version"] == 1 and answer["path"] == "full"
     assert {b.name for b in store.list_blobs()} == set(answer["uploaded"])
-    assert store.clean_partial_uploads(older_than=0) == 1  # the killed deploy's parts
+    swept = run_cli("gc", "--store", s3_store_url, "--min-age", "0", "--json")
+    assert swept.returncode == 0, swept.stderr
+    assert json.loads(swept.stdout)["partial_uploads_cleaned"] == 1  # the killed deploy's parts
+    assert json.loads(swept.stdout)["deleted"] == []
 
 
 @pytest.mark.parametrize(
