@@ -9,6 +9,7 @@ the new one.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,8 +77,12 @@ class StableEndpoint(grpc.GenericRpcHandler):
         return self._backend
 
     def switch(self, address: str) -> Backend | None:
-        """Send new calls to `address`; returns the previous backend (to drain and close)."""
+        """Send new calls to `address`; returns the previous backend (to drain and close).
+        The new channel is connected first, so the first call after the switch does not wait."""
         new = Backend(address)
+        # (on a timeout, calls simply wait for the connection: the server answered a moment ago)
+        with contextlib.suppress(grpc.FutureTimeoutError):
+            grpc.channel_ready_future(new.channel).result(timeout=10)
         with self._lock:
             old, self._backend = self._backend, new
         return old

@@ -121,11 +121,18 @@ class Host:
         self._reconciler.start()
 
     def stop(self) -> None:
+        """Stop every location (in parallel: each lets its running executions finish)."""
         self._stopping.set()
         with self._lock:
             names = list(self._locations)
-        for name in names:
-            self._drop(name, release_port=False)
+        stoppers = [
+            threading.Thread(target=self._drop, args=(name, False), name=f"stop-{name}")
+            for name in names
+        ]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
 
     # -- the control API -------------------------------------------------------------------
     def deploy(
