@@ -30,6 +30,7 @@ def s3_errors(store_url: str, endpoint: str, action: str) -> Iterator[None]:
     """Translate botocore's exceptions raised inside the block; ClientErrors that the caller
     handles itself (missing keys, failed preconditions) must be caught inside the block."""
     from botocore import exceptions as bx
+    from s3transfer.exceptions import RetriesExceededError
 
     where = f"{store_url} (endpoint {endpoint})"
     try:
@@ -71,3 +72,10 @@ def s3_errors(store_url: str, endpoint: str, action: str) -> Iterator[None]:
                 "If-None-Match), which AWS S3, MinIO and moto support"
             ) from e
         raise StoreError(f"S3 error {code} at {where} while {action}: {message}") from e
+    except bx.FlexibleChecksumError as e:
+        raise StoreError(
+            f"the bytes from {where} were damaged in transit while {action} ({e}); nothing was "
+            "kept: try again"
+        ) from e
+    except (bx.BotoCoreError, RetriesExceededError) as e:
+        raise StoreError(f"S3 failed at {where} while {action}: {e}") from e
