@@ -331,3 +331,14 @@ def test_the_default_store_is_under_the_home_directory_unless_the_environment_sa
 
     monkeypatch.setenv("DAGSTER_FASTDEPLOY_STORE", "s3://team-bucket/dagster")
     assert default_store_url() == "s3://team-bucket/dagster"
+
+
+def test_a_file_store_url_with_spaces_and_its_url_round_trip(tmp_path: Path) -> None:
+    root = tmp_path / "team share" / "store"
+    store = open_store(root.as_uri())
+    blob = make_blob(tmp_path)
+
+    store.put_blob(blob.name, blob)
+
+    assert (root / "blobs" / blob.name).is_file()
+    assert open_store(store.url).has_blob(blob.name)
