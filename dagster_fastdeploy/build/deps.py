@@ -125,7 +125,7 @@ def prepare_deps(
         started = time.perf_counter()
         locked = lock(declared, target, config.root, config.extras, Path(tmp))
         seconds["lock"] = time.perf_counter() - started
-        if "dagster" not in locked.pins:
+        if "dagster" not in locked.versions:
             raise BuildError(
                 f"dagster is not among {config.name}'s dependencies, so its code location "
                 "could not load. Add it to [project] dependencies in pyproject.toml (or "
@@ -139,7 +139,7 @@ def prepare_deps(
             if work is not None:
                 from dagster_fastdeploy.build.deps_pex import build_deps_pex
 
-                progress(f"Building deps.pex ({len(locked.pins)} packages)")
+                progress(f"Building deps.pex ({len(locked.versions)} packages)")
                 started = time.perf_counter()
                 staging = work / "deps.pex"
                 build_deps_pex(locked, declared, target, staging, config.build_sdists, progress)

@@ -8,7 +8,6 @@ cache, so that any input change that resolves to the same set reuses the same de
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,6 +15,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_fastdeploy.build.pins import (
+    Pin,
+    canonical_text,
+    locked_hash,
+    pins_from_pex_lock,
+    pins_from_pylock,
+    pins_from_requirements,
+    versions,
+)
 from dagster_fastdeploy.build.requirements import DeclaredDeps
 from dagster_fastdeploy.build.target import BuildTarget
 from dagster_fastdeploy.errors import BuildError
@@ -27,14 +35,25 @@ LOCK_FILES = ("uv.lock", "pylock.toml", "pex.lock", "lock.json")
 class LockedDeps:
     """A pinned dependency set. `pex_args` makes pex install exactly it."""
 
-    pins: dict[str, str]  # canonical name -> version
-    locked_hash: str
+    pins: list[Pin]
     pex_args: list[str]
-    lock_text: str  # what was locked, kept beside deps.pex for people to read
+
+    @property
+    def locked_hash(self) -> str:
+        return locked_hash(self.pins)
+
+    @property
+    def lock_text(self) -> str:
+        """The pins as a hashed requirements file, kept beside deps.pex for people to read."""
+        return canonical_text(self.pins)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return versions(self.pins)
 
     @property
     def dagster_version(self) -> str | None:
-        return self.pins.get("dagster")
+        return self.versions.get("dagster")
 
 
 def find_lock_file(root: Path) -> Path | None:
@@ -52,28 +71,44 @@ def lock(
     extras: list[str],
     work_dir: Path,
 ) -> LockedDeps:
+    """Pin the dependencies: from the project's lock file when it has one, else with uv."""
     lock_file = find_lock_file(root)
+    if lock_file is not None and lock_file.name not in ("uv.lock", "pylock.toml"):
+        data = json.loads(lock_file.read_text(encoding="utf-8"))
+        return LockedDeps(
+            pins_from_pex_lock(data), ["--lock", str(lock_file), *declared.requirements]
+        )
     if lock_file is None:
-        text = _uv_compile(declared, target, work_dir)
+        pins = pins_from_requirements(_uv_compile(declared, target, work_dir))
     elif lock_file.name == "uv.lock":
-        text = _uv_export(root, extras, work_dir)
-    elif lock_file.name == "pylock.toml":
-        return _from_pylock(lock_file, extras)
+        pins = pins_from_requirements(_uv_export(root, extras))
     else:
-        return _from_pex_lock(lock_file, declared)
+        from dagster_fastdeploy.config import read_toml
+
+        pins = _select_extras(pins_from_pylock(read_toml(lock_file)), extras)
     path = work_dir / "requirements.lock.txt"
-    path.write_text(text)
-    pins = _pins_from_requirements(text)
-    return LockedDeps(
-        pins=pins,
-        locked_hash=_digest(text),
-        pex_args=["--intransitive", "-r", str(path)],
-        lock_text=text,
-    )
+    path.write_text(canonical_text(pins))
+    return LockedDeps(pins, ["--intransitive", "-r", str(path)])
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _select_extras(pins: list[Pin], extras: list[str]) -> list[Pin]:
+    """Evaluate pylock markers that name extras (PEP 751 `'x' in extras`) for `extras`."""
+    kept = []
+    for pin in pins:
+        if pin.marker and "extras" in pin.marker:
+            from packaging.markers import Marker
+
+            try:
+                selected = Marker(pin.marker).evaluate(
+                    {"extras": set(extras), "dependency_groups": set()}
+                )
+            except Exception:  # a packaging too old for PEP 751 markers: keep the pin
+                selected = True
+            if not selected:
+                continue
+            pin = Pin(pin.name, pin.version, None, pin.hashes)
+        kept.append(pin)
+    return kept
 
 
 def index_args(declared: DeclaredDeps) -> list[str]:
@@ -146,7 +181,7 @@ def _uv_compile(declared: DeclaredDeps, target: BuildTarget, work_dir: Path) -> 
     )
 
 
-def _uv_export(root: Path, extras: list[str], work_dir: Path) -> str:
+def _uv_export(root: Path, extras: list[str]) -> str:
     args = ["export", "--frozen", "--format", "requirements-txt", "--no-header", "--no-dev"]
     args += ["--no-emit-project", "--no-emit-workspace", "--quiet", "--no-annotate"]
     for extra in extras:
@@ -159,46 +194,3 @@ def _uv_export(root: Path, extras: list[str], work_dir: Path) -> str:
         if line.strip() and not line.lstrip().startswith(("-e", ".", "/", "file:"))
     ]
     return "\n".join(kept) + "\n"
-
-
-def _pins_from_requirements(text: str) -> dict[str, str]:
-    from packaging.utils import canonicalize_name
-
-    pins: dict[str, str] = {}
-    for match in re.finditer(
-        r"^([A-Za-z0-9][A-Za-z0-9._\-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", text, re.M
-    ):
-        pins[canonicalize_name(match.group(1))] = match.group(2)
-    return pins
-
-
-def _from_pylock(path: Path, extras: list[str]) -> LockedDeps:
-    from packaging.utils import canonicalize_name
-
-    from dagster_fastdeploy.config import read_toml
-
-    data = read_toml(path)
-    packages = [p for p in data.get("packages", []) if "directory" not in p and "vcs" not in p]
-    pins = {canonicalize_name(p["name"]): str(p.get("version", "")) for p in packages}
-    text = path.read_text(encoding="utf-8")
-    args = ["--pylock", str(path)]
-    for extra in extras:
-        args += ["--pylock-extra", extra]
-    return LockedDeps(pins=pins, locked_hash=_digest(text), pex_args=args, lock_text=text)
-
-
-def _from_pex_lock(path: Path, declared: DeclaredDeps) -> LockedDeps:
-    from packaging.utils import canonicalize_name
-
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text)
-    pins: dict[str, str] = {}
-    for resolve in data.get("locked_resolves", []):
-        for req in resolve.get("locked_requirements", []):
-            pins[canonicalize_name(req["project_name"])] = req["version"]
-    return LockedDeps(
-        pins=pins,
-        locked_hash=_digest(text),
-        pex_args=["--lock", str(path), *declared.requirements],
-        lock_text=text,
-    )
