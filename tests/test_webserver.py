@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,11 @@ def start_webserver(tmp_path: Path) -> Iterator[Any]:
         port = free_port()
         home = tmp_path / "dagster_home"
         home.mkdir(exist_ok=True)
+        # launch runs right away (the default queue needs dagster-daemon)
+        (home / "dagster.yaml").write_text(
+            "run_coordinator:\n  module: dagster._core.run_coordinator\n"
+            "  class: DefaultRunCoordinator\n"
+        )
         log = open(tmp_path / "webserver.log", "ab")  # noqa: SIM115
         processes.append(
             subprocess.Popen(
@@ -99,3 +105,48 @@ def test_webserver_shows_the_new_asset_after_a_deploy_without_a_reload(
         assert control.deploy(LOCATION, v2.version, timeout=300)["state"] == "serving"
     # no reload call: the webserver notices the endpoint's new server id by itself
     assert "weekly_summary" in wait_for_assets(url, {"weekly_summary"})
+
+    # a run launched from the webserver goes through the endpoint (StartRun) to the new version
+    # and runs in the location's PEX environment
+    run_id = launch_run(url, "daily_refresh")
+    assert wait_for_run(url, run_id) == "SUCCESS"
+
+
+LAUNCH_RUN = """
+mutation($job: String!, $location: String!) {
+  launchRun(executionParams: {selector: {repositoryLocationName: $location,
+      repositoryName: "__repository__", jobName: $job}, runConfigData: {}}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_run(url: str, job: str) -> str:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(
+            {"query": LAUNCH_RUN, "variables": {"job": job, "location": LOCATION}}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            result = json.load(response)["data"]["launchRun"]
+    except urllib.error.HTTPError as e:
+        raise AssertionError(e.read().decode()[-3000:]) from e
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return str(result["run"]["runId"])
+
+
+def wait_for_run(url: str, run_id: str, timeout: float = 300.0) -> str:
+    query = '{ runOrError(runId: "' + run_id + '") { ... on Run { status } } }'
+    deadline = time.monotonic() + timeout
+    while True:
+        status = graphql(url, query)["data"]["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return str(status)
+        assert time.monotonic() < deadline, f"run {run_id} is still {status}"
+        time.sleep(0.5)

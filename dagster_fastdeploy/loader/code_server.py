@@ -29,14 +29,12 @@ from typing import Any
 STARTED = time.perf_counter()
 LOADER_DIR = os.path.dirname(os.path.abspath(__file__))
 
-import _loader_dagster  # noqa: E402  (a sibling of this file; see below)
-import _loader_definitions  # noqa: E402
-import _loader_errors  # noqa: E402
 
-# The loader's own directory must not shadow the user's modules. Dagster drops sys.path[0]
-# ("the script path") while it imports user code, so a placeholder that holds nothing stays there.
-if sys.path and os.path.abspath(sys.path[0]) == LOADER_DIR:
-    sys.path[0] = os.path.join(LOADER_DIR, "__script_path_placeholder__")
+def hide_loader_dir() -> None:
+    """The loader's own directory must not shadow the user's modules. Dagster drops sys.path[0]
+    ("the script path") while it imports user code, so a placeholder that holds nothing stays."""
+    if sys.path and os.path.abspath(sys.path[0]) == LOADER_DIR:
+        sys.path[0] = os.path.join(LOADER_DIR, "__script_path_placeholder__")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,4 +134,11 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    # The siblings are imported only here: Dagster spawns run workers with multiprocessing,
+    # which imports this file again (as __mp_main__) without the loader dir on sys.path.
+    import _loader_dagster
+    import _loader_definitions
+    import _loader_errors
+
+    hide_loader_dir()
     sys.exit(main())
