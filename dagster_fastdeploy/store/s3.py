@@ -16,7 +16,6 @@ import json
 import os
 import random
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,31 +35,9 @@ from dagster_fastdeploy.store.keys import (
 )
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code, s3_errors
+from dagster_fastdeploy.store.s3_transfer import ProgressSubscriber, transfer_manager
 
-MB = 1024 * 1024
 MAX_RECORD_ATTEMPTS = 50
-
-
-class _ProgressSubscriber:
-    """An s3transfer subscriber that reports (bytes_done, bytes_total) from worker threads."""
-
-    def __init__(self, total: int, progress: Progress):
-        self._total = total
-        self._done = 0
-        self._lock = threading.Lock()
-        self._progress = progress
-        progress(0, total)
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
-        with self._lock:
-            self._done += bytes_transferred
-            self._progress(self._done, self._total)
-
-    def on_done(self, future: Any, **kwargs: Any) -> None:
-        pass
 
 
 class S3Store(Store):
@@ -108,13 +85,7 @@ class S3Store(Store):
             params["IfNoneMatch"] = "*"
 
     def _transfer(self) -> Any:
-        from boto3.s3.transfer import TransferConfig
-        from s3transfer.manager import TransferManager
-
-        config = TransferConfig(
-            multipart_threshold=8 * MB, multipart_chunksize=8 * MB, max_concurrency=8
-        )
-        return TransferManager(self.client, config)
+        return transfer_manager(self.client)
 
     def _head_size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
@@ -167,7 +138,7 @@ class S3Store(Store):
             self._replacing.add(key)
         try:
             while True:
-                subscribers = [_ProgressSubscriber(size, progress)] if progress else []
+                subscribers = [ProgressSubscriber(size, progress)] if progress else []
                 with self._errors(f"uploading {name}"), self._transfer() as transfer:
                     try:
                         transfer.upload(
@@ -197,7 +168,7 @@ class S3Store(Store):
         fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
         os.close(fd)
         tmp = Path(tmp_name)
-        subscribers = [_ProgressSubscriber(size, progress)] if progress else []
+        subscribers = [ProgressSubscriber(size, progress)] if progress else []
         try:
             with self._errors(f"downloading {name}"), self._transfer() as transfer:
                 transfer.download(self.bucket, key, tmp_name, subscribers=subscribers).result()
