@@ -117,3 +117,31 @@ def test_deps_pex_builds_are_byte_identical(tmp_path: Path) -> None:
         build_deps_pex(locked, declared, target, work / "deps.pex")
         digests.append(hashlib.sha256((work / "deps.pex").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_find_links_reach_both_the_resolver_and_pex(tmp_path: Path) -> None:
+    import sys
+    import zipfile
+
+    from dagster_fastdeploy.build.project_wheel import build_wheel
+
+    package = tmp_path / "only-here"
+    (package / "only_here").mkdir(parents=True)
+    (package / "only_here" / "__init__.py").write_text("WHERE = 'find-links'\n")
+    (package / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "only-here-fastdeploy-test"\nversion = "1.0"\n'
+        '[tool.hatch.build.targets.wheel]\npackages = ["only_here"]\n'
+    )
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    build_wheel(package, "hatchling.build", wheels)
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    target = BuildTarget(python=version, interpreter=Path(sys.executable), platforms=())
+    declared = DeclaredDeps(requirements=["only-here-fastdeploy-test"], find_links=[str(wheels)])
+    locked = lock(declared, target, tmp_path, [], tmp_path)
+    assert locked.versions == {"only-here-fastdeploy-test": "1.0"}
+    build_deps_pex(locked, declared, target, tmp_path / "deps.pex")
+    names = zipfile.ZipFile(tmp_path / "deps.pex").namelist()
+    assert any(n.endswith("only_here/__init__.py") for n in names)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from dagster_fastdeploy.build.lock import LockedDeps, index_args
+from dagster_fastdeploy.build.lock import LockedDeps
 from dagster_fastdeploy.build.requirements import DeclaredDeps
 from dagster_fastdeploy.build.target import BuildTarget
 from dagster_fastdeploy.errors import BuildError
@@ -17,6 +17,18 @@ from dagster_fastdeploy.errors import BuildError
 
 def pex_command() -> list[str]:
     return [sys.executable, "-m", "pex"]
+
+
+def pex_index_args(declared: DeclaredDeps) -> list[str]:
+    """pex's index flags: `--index-url` adds an index, `--no-pypi` drops PyPI."""
+    args: list[str] = []
+    if declared.index_url:
+        args += ["--no-pypi", "--index-url", declared.index_url]
+    for url in declared.extra_index_urls:
+        args += ["--index-url", url]
+    for link in declared.find_links:
+        args += ["--find-links", link]
+    return args
 
 
 def build_deps_pex(
@@ -32,7 +44,7 @@ def build_deps_pex(
         *pex_command(),
         *locked.pex_args,
         *target.pex_args(output.parent),
-        *index_args(declared),
+        *pex_index_args(declared),
         "--no-strip-pex-env",
         # pex vendors pip 20.3.4, older than newer platform tags and Pythons.
         "--pip-version",
@@ -41,8 +53,6 @@ def build_deps_pex(
         "-o",
         str(output),
     ]
-    if declared.index_url:
-        args.append("--no-pypi")
     if not build_sdists:
         args.append("--no-build")
     env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}

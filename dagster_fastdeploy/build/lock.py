@@ -112,7 +112,7 @@ def _select_extras(pins: list[Pin], extras: list[str]) -> list[Pin]:
 
 
 def index_args(declared: DeclaredDeps) -> list[str]:
-    """Index settings for uv; pex takes the same flag names."""
+    """Index settings for uv (pex's are in deps_pex.pex_index_args)."""
     args: list[str] = []
     if declared.index_url:
         args += ["--index-url", declared.index_url]
