@@ -54,6 +54,10 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
 
     from dagster._grpc.client import DagsterGrpcClient
 
+    # a server-streaming method passes through the endpoint too
+    events = list(DagsterGrpcClient(port=port, host="127.0.0.1").streaming_ping(3, "echo"))
+    assert [e["sequence_number"] for e in events] == [0, 1, 2]
+
     # A client calling the endpoint in a loop during the swap sees no failed call.
     failures: list[BaseException] = []
     calls = 0

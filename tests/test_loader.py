@@ -115,3 +115,34 @@ def test_a_load_failure_reports_the_users_file_and_line(
     if error_type:
         assert error["type"] == error_type
     assert "definitions.py" in error["traceback"]
+
+
+def test_a_crash_while_loading_is_reported_with_the_end_of_the_servers_output(
+    file_store: Any, host_data_dir: Path, project_copy: ProjectCopy, tmp_path: Path
+) -> None:
+    definitions = project_copy.package / "definitions.py"
+    definitions.write_text(
+        "import os, sys\nprint('about to crash', file=sys.stderr, flush=True)\nos._exit(3)\n"
+    )
+    env, target = environment_for(file_store, host_data_dir, project_copy)
+    process, request = load(env, tmp_path / "run", target)
+    process.load(request)
+    with pytest.raises(LoadFailed) as failure:
+        process.wait_loaded(120)
+    assert "exited (3)" in failure.value.error["message"]
+    assert "about to crash" in failure.value.error["traceback"]
+
+
+def test_a_load_that_takes_too_long_is_stopped_and_reported(
+    file_store: Any, host_data_dir: Path, project_copy: ProjectCopy, tmp_path: Path
+) -> None:
+    definitions = project_copy.package / "definitions.py"
+    definitions.write_text("import time\ntime.sleep(3600)\n")
+    env, target = environment_for(file_store, host_data_dir, project_copy)
+    process, request = load(env, tmp_path / "run", target)
+    process.wait_warm(120)
+    process.load(request)
+    with pytest.raises(LoadFailed) as failure:
+        process.wait_loaded(2)
+    assert "did not load its definitions within 2 s" in failure.value.error["message"]
+    assert process.process.poll() is not None  # killed, not left behind
