@@ -142,7 +142,14 @@ def prepare_deps(
                 progress(f"Building deps.pex ({len(locked.versions)} packages)")
                 started = time.perf_counter()
                 staging = work / "deps.pex"
-                build_deps_pex(locked, declared, target, staging, config.build_sdists, progress)
+                build_deps_pex(
+                    locked,
+                    declared,
+                    target,
+                    staging,
+                    config.build_sdists,
+                    lambda step: progress(f"Building deps.pex: {step}"),
+                )
                 seconds["deps_pex"] = time.perf_counter() - started
                 sha256 = _sha256_file(staging)
                 artifact = Artifact(

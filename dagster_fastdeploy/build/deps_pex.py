@@ -55,16 +55,23 @@ def build_deps_pex(
     ]
     if not build_sdists:
         args.append("--no-build")
+    if progress is not None:
+        args.append("-v")  # pex then reports its steps (resolving, downloading, installing) live
     env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     assert process.stdout is not None
     lines: list[str] = []
+    in_step = False  # inside a verbose `pex: ...` report, whose continuation lines are indented
     for line in process.stdout:
+        if line.startswith("pex: ") or (in_step and line.startswith("  ")):
+            in_step = True
+            if progress is not None and line.startswith("pex: ") and "Re-writing" not in line:
+                progress(line[len("pex: ") :].strip().split(" :: ")[-1][:100])
+            continue
+        in_step = False
         lines.append(line.rstrip())
-        if progress and line.strip():
-            progress(line.strip()[:120])
     if process.wait() != 0:
         raise BuildError(_explain_pex_failure("\n".join(lines[-60:]), target))
 
