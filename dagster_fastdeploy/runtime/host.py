@@ -227,12 +227,29 @@ class Host:
             for name in sorted(recorded):
                 record = self.store.read_record(self.deployment, name)
                 if record is not None and record.current is not None:
+                    self._forget_if_exited(name)
                     self._ensure(name, record.current, retry_failed=False)
             with self._lock:
                 gone = [n for n in self._locations if n not in recorded]
             for name in gone:
                 log_event("location.removed", location=name, reason="no record in the store")
                 self._drop(name, release_port=True)
+
+    def _forget_if_exited(self, name: str) -> None:
+        """A serving code server that died (crash, OOM kill) is started again by the rollout
+        that follows: the location counts as serving nothing until then."""
+        with self._lock:
+            state = self._locations.get(name)
+            serving = state.serving if state else None
+            if state is None or serving is None or serving.process.process.poll() is None:
+                return
+            state.serving = None
+        log_event(
+            "code_server.exited",
+            location=name,
+            version=serving.version,
+            returncode=serving.process.process.returncode,
+        )
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
