@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -49,6 +50,27 @@ def child_environment() -> dict[str, str]:
     """The host's environment without what would leak the host's Python into the child."""
     drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PEX_")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_run_dir(run: Path) -> Path:
+    """`run/<pid>` for this host's code servers; dirs of hosts that are gone are removed."""
+    run.mkdir(parents=True, exist_ok=True)
+    for other in run.iterdir():
+        if other.name.isdigit() and not _alive(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    mine = run / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)
+    return mine
 
 
 class CodeServerProcess:

@@ -8,75 +8,24 @@ every few seconds), so a restarted host or a second host on the same store conve
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.runtime.code_server import claim_run_dir
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
+from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event
 from dagster_fastdeploy.runtime.ports import LocationPorts
-from dagster_fastdeploy.runtime.rollout import (
-    LoadFailed,
-    Rollouts,
-    RolloutSettings,
-    ServingVersion,
-)
+from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name
-
-DEFINITION_KINDS = ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")
-
-
-@dataclass
-class LocationState:
-    name: str
-    endpoint: StableEndpoint
-    serving: ServingVersion | None = None
-    target: VersionEntry | None = None
-    failed: dict[int, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[int, threading.Event] = field(default_factory=dict)
-    timings: dict[int, dict[str, float]] = field(default_factory=dict)
-    rollout_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def version_state(self, version: int | None) -> str:
-        if version is None:
-            return "starting"
-        if version in self.pending:
-            return "starting"
-        if version in self.failed:
-            return "failed"
-        if self.serving is not None and self.serving.version == version:
-            return "serving"
-        return "starting"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _own_run_dir(run: Path) -> Path:
-    """`run/<pid>` for this host's code servers; dirs of hosts that are gone are removed."""
-    run.mkdir(parents=True, exist_ok=True)
-    for other in run.iterdir():
-        if other.name.isdigit() and not _alive(int(other.name)):
-            shutil.rmtree(other, ignore_errors=True)
-    mine = run / str(os.getpid())
-    shutil.rmtree(mine, ignore_errors=True)
-    return mine
 
 
 class Host:
@@ -97,7 +46,7 @@ class Host:
         self.bind_host = bind_host
         self.reconcile_interval = reconcile_interval
         data_dir.mkdir(parents=True, exist_ok=True)
-        run_root = _own_run_dir(data_dir / "run")
+        run_root = claim_run_dir(data_dir / "run")
         # Environments are shared by every host on this data dir; ports belong to one host
         # (its deployment and control port), so a restart with the same flags gets them back.
         ports_file = data_dir / f"ports-{self.deployment}-{control_port}.json"
@@ -393,25 +342,4 @@ class Host:
 
     def _describe(self, state: LocationState, version: int | None = None) -> dict[str, Any]:
         with self._lock:
-            target = state.target
-            if version is None:
-                version = target.version if target else None
-            pex_tag = target.pex_tag if target and target.version == version else None
-            serving = state.serving
-            definitions = serving.definitions if serving else {}
-            return {
-                "name": state.name,
-                "location": state.name,
-                "version": version,
-                "pex_tag": pex_tag or (serving.pex_tag if serving else None),
-                "state": state.version_state(version),
-                "endpoint": self._endpoint(state.endpoint.port),
-                "server_id": serving.process.server_id if serving else None,
-                "code_server_pid": serving.process.pid if serving else None,
-                "serving_version": serving.version if serving else None,
-                "error": state.failed.get(version) if version is not None else None,
-                "dagster_version": serving.dagster_version if serving else None,
-                "python_version": serving.python_version if serving else None,
-                "definitions": {k: definitions.get(k, []) for k in DEFINITION_KINDS},
-                "steps": state.timings.get(version, {}) if version is not None else {},
-            }
+            return state.describe(version, self._endpoint(state.endpoint.port))
