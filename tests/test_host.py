@@ -330,3 +330,21 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def test_a_host_on_an_s3_store_fetches_verifies_and_serves(
+    s3_store_url: str, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    from dagster_fastdeploy.store import open_store
+
+    store = open_store(s3_store_url)  # moto's S3 server over HTTP (AWS_ENDPOINT_URL is set)
+    project_copy.add_asset("only_in_s3")  # a source.pex no other test has: it must be fetched
+    version = project_copy.publish(store)
+    host = start_host(store)
+    with host.client() as control:
+        result = control.deploy(LOCATION, version.version, timeout=300)
+    assert result["state"] == "serving", result["error"]
+    assert result["steps"]["fetch"] > 0
+    keys, _ = asset_keys_through_dagster(endpoint_port(result))
+    assert keys == {"raw_orders", "raw_customers", "orders_by_region", "only_in_s3"}
+    assert not any((host.data_dir / "blobs").glob("source-*.pex"))  # fetched copy cleaned up

@@ -99,6 +99,12 @@ class Environments:
                 venv = pool.submit(self._materialize_deps, deps_path, deps_dir, manifest.python)
                 source = pool.submit(self._extract_source, source_path, source_dir)
                 venv.result(), source.result()
+        # A fetched copy is not needed once its environment exists (a file store's blob is
+        # read in place and never removed).
+        fetched = self.data_dir / "blobs"
+        for path in (deps_path, source_path):
+            if path is not None and path.parent == fetched:
+                path.unlink(missing_ok=True)
         root = source_dir / "working_directory" / "root"
         working_directory = (
             (root / manifest.target.working_directory).resolve() if root.is_dir() else source_dir
