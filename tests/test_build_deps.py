@@ -14,6 +14,7 @@ from dagster_fastdeploy.build import (
     deps_index_entry,
     deps_input_hash,
 )
+from dagster_fastdeploy.build.cache import cache_root
 from dagster_fastdeploy.build.deps_pex import build_deps_pex
 from dagster_fastdeploy.build.lock import lock
 from dagster_fastdeploy.build.requirements import DeclaredDeps
@@ -88,6 +89,8 @@ def test_an_input_change_that_locks_the_same_reuses_deps_pex(
     project = copy_project()
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"pandas",', '"pandas>=1.0",'))
+    # As if this input were new here (FASTDEPLOY_TEST_CACHE may keep it from an earlier run).
+    (cache_root() / "deps-by-input" / f"{deps_input_hash(project)}.json").unlink(missing_ok=True)
     result = build_project(project, out_dir=tmp_path / "out")
     assert result.manifest.deps_hash != example_build.manifest.deps_hash
     assert result.resolved and not result.deps_built
@@ -145,3 +148,27 @@ def test_find_links_reach_both_the_resolver_and_pex(tmp_path: Path) -> None:
     build_deps_pex(locked, declared, target, tmp_path / "deps.pex")
     names = zipfile.ZipFile(tmp_path / "deps.pex").namelist()
     assert any(n.endswith("only_here/__init__.py") for n in names)
+
+
+def test_the_store_knowing_the_same_pins_spares_the_deps_build(
+    example_build: BuildResult, copy_project, tmp_path: Path, monkeypatch
+) -> None:
+    project = copy_project()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"pandas",', '"pandas>=1.0",'))
+    monkeypatch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(
+        "dagster_fastdeploy.build.deps_pex.build_deps_pex",
+        lambda *a, **k: pytest.fail("pex ran although the store has these pins"),
+    )
+    index = {f"locked-{example_build.manifest.deps_locked_hash}": deps_index_entry(example_build)}
+    asked: list[str] = []
+
+    def known_deps(key: str):
+        asked.append(key)
+        return index.get(key)
+
+    result = build_project(project, out_dir=tmp_path / "out", known_deps=known_deps)
+    assert asked == [result.manifest.deps_hash, f"locked-{example_build.manifest.deps_locked_hash}"]
+    assert result.resolved and not result.deps_built and result.deps_path is None
+    assert result.manifest.deps == example_build.manifest.deps

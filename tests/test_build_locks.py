@@ -47,7 +47,6 @@ def uv_lock_build(uv_locked_project: Path, tmp_path_factory: pytest.TempPathFact
 
 def test_uv_lock_pins_deps(uv_lock_build: BuildResult) -> None:
     assert uv_lock_build.manifest.dagster_version == LOCKED_DAGSTER
-    assert uv_lock_build.resolved
 
 
 def test_uv_lock_build_runs_the_definitions(uv_lock_build: BuildResult) -> None:

@@ -5,7 +5,8 @@
    needs no resolve. When the local cache has a deps.pex for it: done, no resolver, no pex.
 2. Else, when the caller's `known_deps` (the store's deps index) knows it: done, nothing built.
 3. Else lock (uv, or the project's own lock file). The locked hash names the cache entry, so an
-   input change that resolves to the same pins reuses the deps.pex built for them.
+   input change that resolves to the same pins reuses the deps.pex built for them; so does the
+   store, asked for `locked-<locked hash>` (deploy writes the deps index under both keys).
 4. Else run pex, write the entry atomically, and remember input hash -> entry.
 """
 
@@ -15,12 +16,13 @@ import hashlib
 import json
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from dagster_fastdeploy.build.cache import atomic_directory, cache_root, place_file
-from dagster_fastdeploy.build.lock import find_lock_file, lock
+from dagster_fastdeploy.build.lock import LockedDeps, find_lock_file, lock
 from dagster_fastdeploy.build.requirements import DeclaredDeps
 from dagster_fastdeploy.build.target import BuildTarget
 from dagster_fastdeploy.config import ProjectConfig
@@ -31,6 +33,7 @@ DEPS_HASH_VERSION = 1
 # Bump when the pex flags in deps_pex.py change what pex writes (part of every deps cache key).
 PEX_FLAGS_VERSION = 3
 Progress = Callable[[str], None]
+KnownDeps = Callable[[str], Optional[dict[str, Any]]]
 
 
 @dataclass
@@ -100,77 +103,106 @@ def prepare_deps(
     deps_hash: str,
     out_dir: Path,
     refresh: bool,
-    known_deps: Callable[[str], dict[str, Any] | None] | None,
+    known_deps: KnownDeps | None,
     progress: Progress,
 ) -> DepsOutcome:
-    import time
-
+    """The deps step (see the module docstring): deps.pex in `out_dir`, or the store's entry."""
     if not refresh:
         cached = cached_entry(deps_hash)
         if cached is not None:
             entry, path = cached
-            place_file(path, out_dir / path.name)
-            return DepsOutcome(entry, out_dir / path.name, built=False, resolved=False, seconds={})
+            return DepsOutcome(
+                entry, _place(path, out_dir), built=False, resolved=False, seconds={}
+            )
         known = known_deps(deps_hash) if known_deps else None
         if known is not None:
-            local = _entry_dir(known["locked_hash"]) / known["deps"]["name"]
-            if local.is_file():
-                place_file(local, out_dir / local.name)
-                return DepsOutcome(known, out_dir / local.name, False, False, {})
-            return DepsOutcome(known, None, built=False, resolved=False, seconds={})
+            return DepsOutcome(known, _place_local(known, out_dir), False, False, {})
 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="fastdeploy-lock-") as tmp:
         progress("Resolving dependencies")
         started = time.perf_counter()
-        locked = lock(declared, target, config.root, config.extras, Path(tmp))
+        locked = _lock_with_dagster(config, target, declared, Path(tmp))
         seconds["lock"] = time.perf_counter() - started
-        if "dagster" not in locked.versions:
-            raise BuildError(
-                f"dagster is not among {config.name}'s dependencies, so its code location "
-                "could not load. Add it to [project] dependencies in pyproject.toml (or "
-                'requirements.txt / setup.py install_requires), e.g. "dagster==1.13.*", and '
-                "build again."
-            )
         key = [locked.locked_hash, target.python, target.platform_names, PEX_FLAGS_VERSION]
         locked_hash = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+        if not _entry_dir(locked_hash).is_dir() and known_deps is not None:
+            # Pins another machine already built and stored: nothing to build here either.
+            known = known_deps(f"locked-{locked_hash}")
+            if known is not None:
+                return DepsOutcome(known, _place_local(known, out_dir), False, True, seconds)
         built = False
         with atomic_directory(_entry_dir(locked_hash)) as work:
             if work is not None:
-                from dagster_fastdeploy.build.deps_pex import build_deps_pex
-
                 progress(f"Building deps.pex ({len(locked.versions)} packages)")
                 started = time.perf_counter()
-                staging = work / "deps.pex"
-                build_deps_pex(
-                    locked,
-                    declared,
-                    target,
-                    staging,
-                    config.build_sdists,
-                    lambda step: progress(f"Building deps.pex: {step}"),
-                )
+                _build_entry(config, target, declared, locked, locked_hash, work, progress)
                 seconds["deps_pex"] = time.perf_counter() - started
-                sha256 = _sha256_file(staging)
-                artifact = Artifact(
-                    Artifact.name_for("deps", sha256), sha256, staging.stat().st_size
-                )
-                staging.rename(work / artifact.name)
-                (work / "requirements.lock.txt").write_text(locked.lock_text)
-                entry = {
-                    "deps": {"name": artifact.name, "sha256": sha256, "size": artifact.size},
-                    "locked_hash": locked_hash,
-                    "dagster_version": locked.dagster_version,
-                    "python": target.python,
-                    "platforms": target.platform_names,
-                }
-                (work / "entry.json").write_text(json.dumps(entry, indent=2, sort_keys=True))
                 built = True
     entry = json.loads((_entry_dir(locked_hash) / "entry.json").read_text())
     _remember(deps_hash, entry)
     path = _entry_dir(locked_hash) / entry["deps"]["name"]
+    return DepsOutcome(entry, _place(path, out_dir), built=built, resolved=True, seconds=seconds)
+
+
+def _place(path: Path, out_dir: Path) -> Path:
     place_file(path, out_dir / path.name)
-    return DepsOutcome(entry, out_dir / path.name, built=built, resolved=True, seconds=seconds)
+    return out_dir / path.name
+
+
+def _place_local(entry: dict[str, Any], out_dir: Path) -> Path | None:
+    """The store's deps.pex from the local cache when this machine built it too, else None."""
+    local = _entry_dir(entry["locked_hash"]) / entry["deps"]["name"]
+    return _place(local, out_dir) if local.is_file() else None
+
+
+def _lock_with_dagster(
+    config: ProjectConfig, target: BuildTarget, declared: DeclaredDeps, work_dir: Path
+) -> LockedDeps:
+    locked = lock(declared, target, config.root, config.extras, work_dir)
+    if "dagster" not in locked.versions:
+        raise BuildError(
+            f"dagster is not among {config.name}'s dependencies, so its code location "
+            "could not load. Add it to [project] dependencies in pyproject.toml (or "
+            'requirements.txt / setup.py install_requires), e.g. "dagster==1.13.*", and '
+            "build again."
+        )
+    return locked
+
+
+def _build_entry(
+    config: ProjectConfig,
+    target: BuildTarget,
+    declared: DeclaredDeps,
+    locked: LockedDeps,
+    locked_hash: str,
+    work: Path,
+    progress: Progress,
+) -> None:
+    """Fill a cache entry's work dir: deps-<sha256>.pex, requirements.lock.txt, entry.json."""
+    from dagster_fastdeploy.build.deps_pex import build_deps_pex
+
+    staging = work / "deps.pex"
+    build_deps_pex(
+        locked,
+        declared,
+        target,
+        staging,
+        config.build_sdists,
+        lambda step: progress(f"Building deps.pex: {step}"),
+    )
+    sha256 = _sha256_file(staging)
+    artifact = Artifact(Artifact.name_for("deps", sha256), sha256, staging.stat().st_size)
+    staging.rename(work / artifact.name)
+    (work / "requirements.lock.txt").write_text(locked.lock_text)
+    entry = {
+        "deps": {"name": artifact.name, "sha256": sha256, "size": artifact.size},
+        "locked_hash": locked_hash,
+        "dagster_version": locked.dagster_version,
+        "python": target.python,
+        "platforms": target.platform_names,
+    }
+    (work / "entry.json").write_text(json.dumps(entry, indent=2, sort_keys=True))
 
 
 def _sha256_file(path: Path) -> str:
