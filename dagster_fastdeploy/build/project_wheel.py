@@ -42,6 +42,8 @@ def _in_directory(path: Path) -> Iterator[None]:
 def build_wheel(project_dir: Path, backend: str, wheel_dir: Path) -> Path:
     """Build `project_dir`'s wheel into `wheel_dir`; returns the wheel's path."""
     in_process = IN_PROCESS_BACKENDS.get(backend)
+    if in_process == "hatchling.build":
+        return _build_with_hatchling(project_dir, wheel_dir)
     if in_process is not None:
         module = _import_backend(in_process)
         if module is not None and _has_requirements_for_wheel(module, project_dir):
@@ -54,6 +56,18 @@ def build_wheel(project_dir: Path, backend: str, wheel_dir: Path) -> Path:
                 ) from e
             return wheel_dir / name
     return _build_isolated(project_dir, wheel_dir)
+
+
+def _build_with_hatchling(project_dir: Path, wheel_dir: Path) -> Path:
+    """What hatchling.build.build_wheel does, for a root given explicitly instead of the working
+    directory: no chdir, so a build in one thread does not move another thread's relative paths."""
+    from hatchling.builders.wheel import WheelBuilder
+
+    try:
+        builder = WheelBuilder(str(project_dir))
+        return Path(next(builder.build(directory=str(wheel_dir), versions=["standard"])))
+    except Exception as e:
+        raise BuildError(f"Building {project_dir.name}'s wheel with hatchling failed: {e}") from e
 
 
 def _has_requirements_for_wheel(module: object, project_dir: Path) -> bool:
