@@ -141,9 +141,14 @@ def test_gitignored_files_are_left_out(
     (project / "data" / "keep.json").write_text("{}\n")
     (project / ".venv" / "lib").mkdir(parents=True)
     (project / ".venv" / "lib" / "x.py").write_text("x = 1\n")
+    (project / "notebooks").mkdir()
+    (project / "notebooks" / "explore.ipynb").write_text("{}\n")
+    with open(project / "pyproject.toml", "a") as f:
+        f.write('exclude = ["notebooks/"]\n')  # appended to [tool.dagster-fastdeploy]
     result = build_project(project, out_dir=tmp_path / "out")
     names = set(zipfile.ZipFile(result.source_path).namelist())
     assert "working_directory/root/data/keep.json" in names
     assert "working_directory/root/secrets.env" not in names
     assert "working_directory/root/data/big.csv" not in names
     assert not any(n.startswith("working_directory/root/.venv") for n in names)
+    assert not any(n.startswith("working_directory/root/notebooks") for n in names)

@@ -84,7 +84,12 @@ def _git_files(root: Path) -> list[str] | None:
 
 
 def _matches_any(rel: str, patterns: list[str]) -> bool:
-    return any(_GitIgnore.match(pattern, rel, is_dir=False) for pattern in patterns)
+    """Whether a gitignore-style pattern names the file or one of its directories."""
+    parts = rel.split("/")
+    paths = [("/".join(parts[:i]), True) for i in range(1, len(parts))] + [(rel, False)]
+    return any(
+        _GitIgnore.match(pattern, path, is_dir) for pattern in patterns for path, is_dir in paths
+    )
 
 
 class _GitIgnore:
