@@ -1,7 +1,8 @@
 """`deploy`: build a project, put what the store lacks, append a version to the location's
 deployment record, and optionally tell a warm host to serve it.
 
-Order matters: deps blob, then source blob, then the deps index, then the record. A record
+Order matters: deps blob (its missing chunks, then its recipe), then source blob, then the deps
+index, then the record. A record
 therefore never names a blob that is not fully stored, and a deploy interrupted anywhere before
 the record leaves the current version as it was; the next deploy uploads what is still missing.
 """
@@ -29,7 +30,8 @@ class DeployResult:
     previous_version: int | None
     path: str  # "fast": no deps.pex built or uploaded; "full" otherwise
     uploaded: list[str]
-    bytes_uploaded: int
+    bytes_uploaded: int  # bytes actually sent: for a deps.pex, only the chunks the store lacked
+    deps_bytes: int  # the whole deps.pex, to compare bytes_uploaded with
     pex_tag: str
     seconds: dict[str, float]
     store: str
@@ -81,10 +83,19 @@ def _remembering(store: Store) -> Callable[[str], Any]:
 
 
 def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | None) -> int:
-    """Put one blob unless the store has it; returns the bytes uploaded."""
-    size = path.stat().st_size
-    progress = progress_for(name, size) if progress_for else None
-    return size if store.put_blob(name, path, progress=progress) else 0
+    """Put one blob unless the store has it; returns the bytes sent. `progress_for` is asked
+    once the store knows how many bytes it will send (a deps.pex sends only missing chunks)."""
+    if progress_for is None:
+        return store.upload_blob(name, path)
+    shown: list[Progress | None] = []
+
+    def progress(done: int, total: int) -> None:
+        if not shown:
+            shown.append(progress_for(name, total))
+        if shown[0] is not None:
+            shown[0](done, total)
+
+    return store.upload_blob(name, path, progress=progress)
 
 
 def deploy_project(
@@ -171,6 +182,7 @@ def deploy_project(
         path="full" if deps_moved else "fast",
         uploaded=uploaded,
         bytes_uploaded=sent,
+        deps_bytes=deps.size,
         pex_tag=manifest.pex_tag,
         seconds=clock.total(),
         store=store.url,

@@ -6,6 +6,11 @@ seconds: a deploy that is running right now may have uploaded it and not yet wri
 record. Deps index entries that name a deps.pex no longer stored go too, and interrupted uploads
 older than `min_age` are cleaned up. `--deployment` narrows where `--keep` applies; blobs
 referenced by other deployments' histories are always kept.
+
+A deps blob stored as chunks goes by its recipe; then every chunk that no remaining recipe
+names goes too, unless it is younger than `min_age` (a deploy may have uploaded it and not yet
+written the recipe that is its commit point). Chunks are listed before the recipes are read, so
+a recipe written meanwhile by a deploy protects the new chunks it names by their age.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class GcResult:
     kept_young: list[str] = field(default_factory=list)
     index_entries_deleted: list[str] = field(default_factory=list)
     partial_uploads_cleaned: int = 0
+    chunks_deleted: int = 0
+    chunks_kept: int = 0
 
     def to_json(self) -> dict[str, object]:
         return dict(vars(self))
@@ -75,6 +82,7 @@ def collect_garbage(
             if not dry_run:
                 store.delete_blob(blob.name)
     remaining = {blob.name for blob in blobs} - set(result.deleted)
+    _collect_chunks(store, result, remaining, young, dry_run)
     for key, entry in store.list_deps_index().items():
         if (entry.get("deps") or {}).get("name") not in remaining:
             result.index_entries_deleted.append(key)
@@ -83,3 +91,23 @@ def collect_garbage(
     if not dry_run:
         result.partial_uploads_cleaned = store.clean_partial_uploads(older_than=min_age)
     return result
+
+
+def _collect_chunks(
+    store: Store, result: GcResult, remaining: set[str], young: float, dry_run: bool
+) -> None:
+    chunks = store.list_chunks()  # before the recipes: see the module docstring
+    named: set[str] = set()
+    for blob in store.list_blobs():
+        if blob.chunked and blob.name in remaining:
+            recipe = store.read_recipe(blob.name)
+            if recipe is not None:
+                named.update(ref.name for ref in recipe.chunks)
+    for chunk in chunks:
+        if chunk.name in named or chunk.modified > young:
+            result.chunks_kept += 1
+        else:
+            result.chunks_deleted += 1
+            result.bytes_freed += chunk.size
+            if not dry_run:
+                store.delete_chunk(chunk.name)

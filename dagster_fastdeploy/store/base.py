@@ -3,7 +3,9 @@
 Layout under the store's root (a directory, or a bucket prefix):
 
     blobs/deps-<sha256>.pex            content-addressed, immutable, verified on read
+    blobs/deps-<sha256>.pex.chunks.json   or a deps blob as a recipe of chunks (chunking.py)
     blobs/source-<sha256>.pex
+    chunks/<sha256>[.zlib]             content-addressed pieces of deps blobs
     deps-index/<deps_hash>.json        deps input hash -> {"deps": name, "locked_hash": ...}
     deps-index/locked-<locked_hash>.json
     deployments/<deployment>/<location>.json   the location's deployment record
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dagster_fastdeploy.store.blobs import BlobInfo
+from dagster_fastdeploy.store.chunking import Recipe
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
 # Called with (bytes_done, bytes_total) while a blob moves.
@@ -29,10 +32,15 @@ class Store(ABC):
     @abstractmethod
     def has_blob(self, name: str) -> bool: ...
 
-    @abstractmethod
     def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
         """Store `path` under `name` unless present. Returns True when bytes were uploaded.
         Never visible under its final key before it is complete."""
+        return self.upload_blob(name, path, progress) > 0
+
+    @abstractmethod
+    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
+        """put_blob, returning the bytes actually sent: a deps blob moves as chunks (only the
+        ones the store lacks, then its recipe); `progress` gets (bytes sent, bytes to send)."""
 
     @abstractmethod
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
@@ -48,7 +56,19 @@ class Store(ABC):
     def list_blobs(self) -> list[BlobInfo]: ...
 
     @abstractmethod
-    def delete_blob(self, name: str) -> None: ...
+    def delete_blob(self, name: str) -> None:
+        """Delete a blob (a whole one, or a deps blob's recipe; its chunks go with `gc`)."""
+
+    @abstractmethod
+    def read_recipe(self, blob: str) -> Recipe | None:
+        """The chunk recipe of deps blob `blob`, or None when it is stored whole or not at all."""
+
+    @abstractmethod
+    def list_chunks(self) -> list[BlobInfo]:
+        """Every stored chunk, named as in a recipe (`<sha256>` or `<sha256>.zlib`)."""
+
+    @abstractmethod
+    def delete_chunk(self, name: str) -> None: ...
 
     @abstractmethod
     def list_deps_index(self) -> dict[str, dict[str, Any]]: ...

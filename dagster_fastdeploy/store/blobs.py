@@ -19,6 +19,7 @@ class BlobInfo:
     name: str
     size: int
     modified: float  # seconds since the epoch
+    chunked: bool = False  # a deps blob stored as a recipe of chunks; size is the whole blob's
 
 
 def blob_digest(name: str) -> str:

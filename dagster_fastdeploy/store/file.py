@@ -12,26 +12,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import (
-    CHUNK,
     BlobInfo,
     blob_digest,
     file_sha256,
     is_blob_name,
     verify_blob_file,
 )
+from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
+from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.documents import parse_document, parse_record
+from dagster_fastdeploy.store.file_chunks import FileChunks
+from dagster_fastdeploy.store.file_io import (
+    LOCK_TIMEOUT,
+    TMP_PREFIX,
+    copy_file,
+    put_file,
+    store_io,
+    temp_path,
+    write_atomically,
+)
 from dagster_fastdeploy.store.keys import (
     BLOBS,
+    CHUNKS,
     DEPLOYMENTS,
     DEPS_INDEX,
     blob_key,
@@ -41,70 +50,8 @@ from dagster_fastdeploy.store.keys import (
 )
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
-TMP_PREFIX = ".tmp-"
-LOCK_TIMEOUT = 60.0
 
-
-@contextlib.contextmanager
-def _store_io(store: FileStore, action: str) -> Iterator[None]:
-    """Turn OS errors into a StoreError that names the store and what was being done."""
-    try:
-        yield
-    except PermissionError as e:
-        raise StoreError(
-            f"permission denied while {action} in the store {store.url} ({e.filename}): "
-            "check the directory's owner and mode, or pick another store with --store"
-        ) from e
-    except OSError as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise StoreError(f"cannot {action} in the store {store.url}: {e}") from e
-
-
-def _readable_mode() -> int:
-    """0o666 less the umask: what open() would give, where mkstemp gives 0o600, so that a host
-    running as another user can read what a deploy stored."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _temp_path(directory: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", dir=directory)
-    os.fchmod(fd, _readable_mode())
-    os.close(fd)
-    return Path(tmp)
-
-
-def _copy(src: Path, dst: Path, progress: Progress | None) -> None:
-    total = src.stat().st_size
-    if progress is None:
-        shutil.copyfile(src, dst)
-    else:
-        done = 0
-        progress(0, total)
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            for chunk in iter(lambda: fin.read(4 * CHUNK), b""):
-                fout.write(chunk)
-                done += len(chunk)
-                progress(done, total)
-    with open(dst, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = _temp_path(path.parent, path.name)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class FileStore(Store):
+class FileStore(FileChunks, Store):
     def __init__(self, root: Path):
         self.root = root
         self.url = root.as_uri()
@@ -121,38 +68,34 @@ class FileStore(Store):
 
     # -- blobs ---------------------------------------------------------------------------------
     def has_blob(self, name: str) -> bool:
-        return self._blob(name).is_file()
+        return self._blob(name).is_file() or self._recipe(name).is_file()
 
-    def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
+    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
         final = self._blob(name)
-        with _store_io(self, f"storing {name}"):
+        with store_io(self.url, f"storing {name}"):
             if final.is_file() and file_sha256(final) == blob_digest(name):
-                return False  # stored and intact (a damaged copy is replaced below)
+                return 0  # stored whole and intact (a damaged copy is replaced below)
+            if name.startswith("deps-") and not final.exists():
+                sent = upload_chunked(self, name, path, progress)
+                if sent is not None:
+                    return sent
             verify_blob_file(name, path, stored_at=str(path))
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _temp_path(final.parent, name)
-            try:
-                _copy(path, tmp, progress)
-                if final.exists():  # a damaged copy: replace it
-                    os.replace(tmp, final)
-                    return True
-                try:
-                    os.link(tmp, final)  # create-only: never overwrites a concurrent writer's
-                except FileExistsError:
-                    return False
-                return True
-            finally:
-                tmp.unlink(missing_ok=True)
+            return put_file(final, lambda tmp: copy_file(path, tmp, progress))
 
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
+        recipe = self.read_recipe(name) if name.startswith("deps-") else None
+        if recipe is not None:
+            with store_io(self.url, f"reading {name}"):
+                return read_chunked(self, recipe, dest, progress)
         source = self._blob(name)
         if not source.is_file():
             raise StoreError(f"blob {name} is not in the store {self.url}")
-        with _store_io(self, f"reading {name}"):
+        with store_io(self.url, f"reading {name}"):
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _temp_path(dest.parent, dest.name)
+            tmp = temp_path(dest.parent, dest.name)
             try:
-                _copy(source, tmp, progress)
+                copy_file(source, tmp, progress)
                 verify_blob_file(name, tmp, stored_at=str(source))
                 os.replace(tmp, dest)
             finally:
@@ -160,6 +103,8 @@ class FileStore(Store):
         return dest
 
     def local_blob_path(self, name: str) -> Path | None:
+        """The stored file of a whole blob; None for a chunked deps blob (get_blob assembles
+        it)."""
         path = self._blob(name)
         return path if path.is_file() else None
 
@@ -171,16 +116,23 @@ class FileStore(Store):
                 if is_blob_name(path.name):
                     stat = path.stat()
                     blobs.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
+                elif path.name.endswith(RECIPE_SUFFIX):
+                    name = path.name[: -len(RECIPE_SUFFIX)]
+                    recipe = self.read_recipe(name) if is_blob_name(name) else None
+                    if recipe is not None:
+                        modified = path.stat().st_mtime
+                        blobs.append(BlobInfo(name, recipe.size, modified, chunked=True))
         return blobs
 
     def delete_blob(self, name: str) -> None:
-        with _store_io(self, f"deleting {name}"):
+        with store_io(self.url, f"deleting {name}"):
             self._blob(name).unlink(missing_ok=True)
+            self._recipe(name).unlink(missing_ok=True)
 
     def clean_partial_uploads(self, older_than: float) -> int:
         removed = 0
         cutoff = time.time() - older_than
-        for directory in [self.root / BLOBS, self.root / DEPS_INDEX]:
+        for directory in [self.root / BLOBS, self.root / CHUNKS, self.root / DEPS_INDEX]:
             if directory.is_dir():
                 for path in directory.glob(f"{TMP_PREFIX}*"):
                     with contextlib.suppress(FileNotFoundError):
@@ -199,9 +151,9 @@ class FileStore(Store):
 
     def put_deps_index(self, key: str, entry: dict[str, Any]) -> None:
         path = self._index(key)
-        with _store_io(self, "writing the deps index"):
+        with store_io(self.url, "writing the deps index"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, json.dumps(entry, indent=2, sort_keys=True).encode())
+            write_atomically(path, json.dumps(entry, indent=2, sort_keys=True).encode())
 
     def list_deps_index(self) -> dict[str, dict[str, Any]]:
         directory = self.root / DEPS_INDEX
@@ -243,7 +195,7 @@ class FileStore(Store):
         from filelock import FileLock, Timeout
 
         path = self._record(deployment, location)
-        with _store_io(self, f"writing the record of {deployment}/{location}"):
+        with store_io(self.url, f"writing the record of {deployment}/{location}"):
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(path.with_name(f".{path.name}.lock")))
             while True:
@@ -260,7 +212,7 @@ class FileStore(Store):
                         now = path.read_bytes() if path.exists() else None
                         if now != seen:
                             continue  # someone appended in between: start again from theirs
-                        _write_atomically(path, data)
+                        write_atomically(path, data)
                         return record
                 except Timeout as e:
                     raise StoreError(
@@ -270,5 +222,5 @@ class FileStore(Store):
                     ) from e
 
     def remove_location(self, deployment: str, location: str) -> None:
-        with _store_io(self, f"removing {deployment}/{location}"):
+        with store_io(self.url, f"removing {deployment}/{location}"):
             self._record(deployment, location).unlink(missing_ok=True)

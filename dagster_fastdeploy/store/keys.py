@@ -7,13 +7,16 @@ import re
 
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.blobs import blob_digest
+from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.records import check_name
 
 BLOBS = "blobs"
+CHUNKS = "chunks"
 DEPS_INDEX = "deps-index"
 DEPLOYMENTS = "deployments"
 
 _INDEX_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_CHUNK_NAME = re.compile(r"^[0-9a-f]{64}(\.zlib)?$")
 
 
 def check_index_key(key: str) -> str:
@@ -25,6 +28,20 @@ def check_index_key(key: str) -> str:
 def blob_key(name: str) -> str:
     blob_digest(name)
     return f"{BLOBS}/{name}"
+
+
+def recipe_key(name: str) -> str:
+    return f"{blob_key(name)}{RECIPE_SUFFIX}"
+
+
+def is_chunk_name(name: str) -> bool:
+    return _CHUNK_NAME.match(name) is not None
+
+
+def chunk_key(name: str) -> str:
+    if not is_chunk_name(name):
+        raise StoreError(f"not a chunk name: {name!r}")
+    return f"{CHUNKS}/{name}"
 
 
 def index_key(key: str) -> str:

@@ -23,24 +23,29 @@ from typing import Any, Callable
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
+from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
+from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.documents import parse_document, parse_record
 from dagster_fastdeploy.store.keys import (
     BLOBS,
+    CHUNKS,
     DEPLOYMENTS,
     DEPS_INDEX,
     blob_key,
     deployment_prefix,
     index_key,
+    recipe_key,
     record_key,
 )
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+from dagster_fastdeploy.store.s3_chunks import S3Chunks
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code, s3_errors
 from dagster_fastdeploy.store.s3_transfer import ProgressSubscriber, transfer_manager
 
 MAX_RECORD_ATTEMPTS = 50
 
 
-class S3Store(Store):
+class S3Store(S3Chunks, Store):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
         import boto3
         from botocore.config import Config
@@ -79,9 +84,9 @@ class S3Store(Store):
 
     def _blobs_are_create_only(self, params: dict[str, Any], **kwargs: Any) -> None:
         key = params.get("Key", "")
-        blobs = self._key(f"{BLOBS}/")
+        immutable = (self._key(f"{BLOBS}/"), self._key(f"{CHUNKS}/"))
         wanted = self._create_only and key not in self._replacing and "IfMatch" not in params
-        if wanted and key.startswith(blobs):
+        if wanted and key.startswith(immutable):
             params["IfNoneMatch"] = "*"
 
     def _transfer(self) -> Any:
@@ -123,16 +128,22 @@ class S3Store(Store):
 
     # -- blobs ---------------------------------------------------------------------------------
     def has_blob(self, name: str) -> bool:
+        if name.startswith("deps-") and self.recipe_stored(name):
+            return True
         return self._head_size(self._key(blob_key(name))) is not None
 
-    def put_blob(self, name: str, path: Path, progress: Progress | None = None) -> bool:
+    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
         from botocore.exceptions import ClientError
 
         key = self._key(blob_key(name))
         size = path.stat().st_size
         stored = self._head_size(key)
         if stored == size:
-            return False  # hosts verify every blob they read
+            return 0  # stored whole (hosts verify every blob they read)
+        if name.startswith("deps-") and stored is None:
+            sent = upload_chunked(self, name, path, progress)
+            if sent is not None:
+                return sent
         verify_blob_file(name, path, stored_at=str(path))
         if stored is not None:  # the wrong size: a damaged copy, replace it
             self._replacing.add(key)
@@ -148,10 +159,10 @@ class S3Store(Store):
                             extra_args={"Metadata": {"sha256": blob_digest(name)}},
                             subscribers=subscribers,
                         ).result()
-                        return True
+                        return size
                     except ClientError as e:
                         if error_code(e) in CONFLICT:
-                            return False  # a concurrent deploy stored the same bytes first
+                            return 0  # a concurrent deploy stored the same bytes first
                         if error_code(e) != "NotImplemented" or not self._create_only:
                             raise
                 # a server without conditional PUTs: upload unconditionally (same bytes anyway)
@@ -160,6 +171,9 @@ class S3Store(Store):
             self._replacing.discard(key)
 
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
+        recipe = self.read_recipe(name) if name.startswith("deps-") else None
+        if recipe is not None:
+            return read_chunked(self, recipe, dest, progress)
         key = self._key(blob_key(name))
         size = self._head_size(key)
         if size is None:
@@ -184,26 +198,33 @@ class S3Store(Store):
         for page in self._list(f"{BLOBS}/"):
             for obj in page.get("Contents", []):
                 name = obj["Key"][start:]
+                modified = obj["LastModified"].timestamp()
                 if is_blob_name(name):
-                    blobs.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
+                    blobs.append(BlobInfo(name, obj["Size"], modified))
+                elif name.endswith(RECIPE_SUFFIX) and is_blob_name(name[: -len(RECIPE_SUFFIX)]):
+                    recipe = self.read_recipe(name[: -len(RECIPE_SUFFIX)])
+                    if recipe is not None:
+                        blobs.append(BlobInfo(recipe.blob, recipe.size, modified, chunked=True))
         return blobs
 
     def delete_blob(self, name: str) -> None:
         with self._errors(f"deleting {name}"):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(blob_key(name)))
+            for key in (blob_key(name), recipe_key(name)):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def clean_partial_uploads(self, older_than: float) -> int:
         removed = 0
         cutoff = time.time() - older_than
         with self._errors("listing unfinished uploads"):
             paginator = self.client.get_paginator("list_multipart_uploads")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(f"{BLOBS}/")):
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() <= cutoff:
-                        self.client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                        removed += 1
+            for prefix in (BLOBS, CHUNKS):
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(f"{prefix}/")):
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"].timestamp() <= cutoff:
+                            self.client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                            )
+                            removed += 1
         return removed
 
     # -- deps index ----------------------------------------------------------------------------

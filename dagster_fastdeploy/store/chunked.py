@@ -1,0 +1,213 @@
+"""Deps blobs moved chunk by chunk (see chunking.py for the split): the same flow on every store.
+
+Upload: split the local deps.pex (checking it against its name), ask which chunks the store
+lacks, put only those, then the recipe last. The recipe is the commit point: a deps blob exists
+when its recipe does, so an interrupted upload leaves chunks (which `gc` sweeps) but never a
+recipe that names a missing chunk.
+
+Read: fetch the recipe, write every chunk at its offset in a temp file next to the destination
+(each chunk checked against its digest as it arrives), check the whole file against the blob's
+name, then rename it into place. Any mismatch raises IntegrityError and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Callable, Protocol
+
+from dagster_fastdeploy.store.base import Progress
+from dagster_fastdeploy.store.blobs import CHUNK, verify_blob_file
+from dagster_fastdeploy.store.chunking import (
+    RAW,
+    ChunkRef,
+    Piece,
+    Recipe,
+    chunk_corrupted,
+    decode_chunk,
+    recipe_for,
+    split_deps_pex,
+)
+
+# Called with a number of bytes just moved (from any thread).
+Moved = Callable[[int], None]
+
+
+class ChunkBackend(Protocol):
+    """What a store provides so deps blobs can move chunk by chunk."""
+
+    url: str
+
+    def chunks_stored(self, refs: list[ChunkRef]) -> list[bool]: ...
+
+    def put_chunks(self, pieces: list[Piece], source: Path, moved: Moved) -> None: ...
+
+    def read_chunks(self, recipe: Recipe, fd: int, offsets: list[int], moved: Moved) -> None:
+        """Write each chunk's raw bytes at its offset in `fd` (os.pwrite), each verified."""
+
+    def recipe_stored(self, blob: str) -> bool: ...
+
+    def read_recipe(self, blob: str) -> Recipe | None: ...
+
+    def write_recipe(self, blob: str, data: bytes) -> None: ...
+
+    def recipe_where(self, blob: str) -> str: ...
+
+
+class _Counter:
+    """Adds up bytes moved from several threads and reports (done, total)."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+        self._progress = progress
+        if progress:
+            progress(0, total)
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            if self._progress:
+                self._progress(self.done, self.total)
+
+
+def upload_chunked(
+    backend: ChunkBackend, name: str, path: Path, progress: Progress | None
+) -> int | None:
+    """Put the chunks of deps blob `name` the store lacks, then its recipe. Returns the bytes
+    sent, or None when the file cannot be split (the caller stores it whole)."""
+    pieces = split_deps_pex(name, path)
+    if pieces is None:
+        return None
+    unique = list({p.ref.name: p for p in pieces}.values())
+    stored = backend.chunks_stored([p.ref for p in unique])
+    missing = [p for p, there in zip(unique, stored) if not there]
+    recipe = recipe_for(name, pieces).to_bytes()
+    write_recipe = not backend.recipe_stored(name)
+    sent = _Counter(
+        sum(p.ref.stored_size for p in missing) + (len(recipe) if write_recipe else 0), progress
+    )
+    if missing:
+        backend.put_chunks(missing, path, sent)
+    if write_recipe:
+        backend.write_recipe(name, recipe)
+        sent(len(recipe))
+    return sent.done
+
+
+def read_chunked(
+    backend: ChunkBackend, recipe: Recipe, dest: Path, progress: Progress | None
+) -> Path:
+    """Reassemble `recipe`'s blob at `dest`, verified (see the module docstring)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            os.ftruncate(fd, recipe.size)
+            offsets = []
+            at = 0
+            for ref in recipe.chunks:
+                offsets.append(at)
+                at += ref.size
+            backend.read_chunks(recipe, fd, offsets, _Counter(recipe.size, progress))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        verify_blob_file(recipe.blob, tmp, stored_at=backend.recipe_where(recipe.blob))
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+class FileSlice(io.RawIOBase):
+    """The stored bytes of one piece of a local deps.pex as a seekable, readable file."""
+
+    def __init__(self, piece: Piece, source: Path):
+        super().__init__()
+        self._data = io.BytesIO(piece.encoded) if piece.encoded is not None else None
+        self._file = open(source, "rb") if self._data is None else None  # noqa: SIM115
+        self._start = piece.offset
+        self._size = piece.ref.stored_size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._size - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        if self._data is not None:
+            self._data.seek(self._pos)
+            data = self._data.read(size)
+        else:
+            assert self._file is not None
+            self._file.seek(self._start + self._pos)
+            data = self._file.read(size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
+
+
+def write_chunk_at(
+    blob: str,
+    ref: ChunkRef,
+    stored: Iterable[bytes],
+    fd: int,
+    offset: int,
+    moved: Moved,
+    where: str,
+    recipe_where: str,
+) -> None:
+    """Write a chunk read from the store (`stored`, its bytes in pieces) at `offset` in `fd`,
+    checked against its digest; raises IntegrityError naming the blob and the chunk."""
+    if ref.encoding != RAW:
+        data = decode_chunk(blob, ref, b"".join(stored), where, recipe_where)
+        os.pwrite(fd, data, offset)
+        moved(len(data))
+        return
+    digest = hashlib.sha256()
+    done = 0
+    for data in stored:
+        if done + len(data) > ref.size:
+            raise chunk_corrupted(blob, ref, where, recipe_where, "is longer than recorded")
+        digest.update(data)
+        os.pwrite(fd, data, offset + done)
+        done += len(data)
+        moved(len(data))
+    if done != ref.size or digest.hexdigest() != ref.sha256:
+        raise chunk_corrupted(blob, ref, where, recipe_where, "does not match its digest")
+
+
+def read_pieces(f: io.BufferedReader | io.RawIOBase) -> Iterable[bytes]:
+    """A file's bytes, CHUNK at a time."""
+    return iter(lambda: f.read(CHUNK) or b"", b"")

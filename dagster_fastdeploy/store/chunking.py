@@ -1,0 +1,224 @@
+"""How a deps.pex is split into content-addressed chunks, and the recipe that puts it back.
+
+A zip's local entries (local file header + data) hold no offsets, so the raw bytes of all the
+entries of one wheel (`.deps/<wheel>/...`, contiguous in pex's sorted, reproducible zip) are the
+same wherever that wheel lands in the file. A deps.pex is cut at its entries' own offsets into:
+
+- one chunk per `.deps/<wheel>/` group of entries: unchanged when another dependency changes;
+- one chunk per run of other entries (the shebang, `.bootstrap/` and `.deps/` before the first
+  wheel; `PEX-INFO`, `__main__.py`, `__pex__/` after the last);
+- the central directory and end record: it holds every entry's offset, so it changes whenever
+  anything does. It is stored zlib-compressed (1.09 MB -> 0.16 MB for example_project's).
+
+Each chunk is named by the sha256 of its raw bytes. The recipe lists the chunks in order; the
+bytes of the deps.pex are their concatenation, and the whole is checked against the blob's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagster_fastdeploy.errors import IntegrityError, StoreError
+from dagster_fastdeploy.store.blobs import CHUNK, blob_digest
+
+RECIPE_SUFFIX = ".chunks.json"
+RECIPE_FORMAT = 1
+CENTRAL_DIRECTORY = "central directory"
+RAW, ZLIB = "raw", "zlib"
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """One chunk as a recipe lists it. `size` is the raw size, `stored_size` what the store
+    holds (smaller when the chunk is stored zlib-compressed)."""
+
+    sha256: str
+    size: int
+    stored_size: int
+    encoding: str  # RAW or ZLIB
+    part: str  # what it holds: a wheel's name, "head", "tail", "central directory"
+
+    @property
+    def name(self) -> str:
+        """The chunk's name in the store: its digest, plus `.zlib` when stored compressed."""
+        return self.sha256 if self.encoding == RAW else f"{self.sha256}.{self.encoding}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "size": self.size,
+            "stored_size": self.stored_size,
+            "encoding": self.encoding,
+            "part": self.part,
+        }
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A chunk of a local deps.pex: where its raw bytes are, and its stored bytes when those
+    are not a plain slice of the file (a compressed chunk)."""
+
+    ref: ChunkRef
+    offset: int
+    encoded: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    blob: str
+    size: int
+    chunks: tuple[ChunkRef, ...]
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "format": RECIPE_FORMAT,
+            "blob": self.blob,
+            "sha256": blob_digest(self.blob),
+            "size": self.size,
+            "chunks": [c.to_dict() for c in self.chunks],
+        }
+        return json.dumps(document, indent=1).encode()
+
+    @staticmethod
+    def from_bytes(data: bytes, where: str) -> Recipe:
+        try:
+            document = json.loads(data)
+            chunks = tuple(
+                ChunkRef(
+                    sha256=str(c["sha256"]),
+                    size=int(c["size"]),
+                    stored_size=int(c["stored_size"]),
+                    encoding=str(c["encoding"]),
+                    part=str(c.get("part", "")),
+                )
+                for c in document["chunks"]
+            )
+            recipe = Recipe(blob=str(document["blob"]), size=int(document["size"]), chunks=chunks)
+        except (ValueError, KeyError, TypeError) as e:
+            raise StoreError(
+                f"{where} is not a chunk recipe ({e!r}): it was damaged outside "
+                "dagster-fastdeploy; delete it and deploy the same code again"
+            ) from e
+        if any(c.encoding not in (RAW, ZLIB) for c in chunks) or recipe.size != sum(
+            c.size for c in chunks
+        ):
+            raise StoreError(
+                f"{where} is not a valid chunk recipe: delete it and deploy the same code again"
+            )
+        return recipe
+
+
+def recipe_name(blob: str) -> str:
+    return f"{blob}{RECIPE_SUFFIX}"
+
+
+def _group(entry_name: str) -> str:
+    """`.deps/<wheel>` for a wheel's entries; "" for everything else."""
+    parts = entry_name.split("/", 2)
+    if len(parts) >= 2 and parts[0] == ".deps" and parts[1]:
+        return f".deps/{parts[1]}"
+    return ""
+
+
+def _boundaries(path: Path) -> list[tuple[int, str]] | None:
+    """(start offset, part) of each chunk, in file order; None when `path` is not a zip whose
+    entries are laid out in order (then it is stored whole)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            central_directory = archive.start_dir  # type: ignore[attr-defined]
+    except (zipfile.BadZipFile, OSError, AttributeError):
+        return None
+    offsets = [info.header_offset for info in infos]
+    if not infos or offsets != sorted(offsets) or offsets[-1] >= central_directory:
+        return None
+    starts: list[tuple[int, str]] = []
+    seen_wheel = False
+    for info in infos:
+        group = _group(info.filename)
+        seen_wheel = seen_wheel or bool(group)
+        part = group or ("tail" if seen_wheel else "head")
+        if not starts or starts[-1][1] != part:
+            starts.append((info.header_offset, part))
+    starts[0] = (0, starts[0][1])  # the bytes before the first entry (the shebang) go with it
+    starts.append((central_directory, CENTRAL_DIRECTORY))
+    return starts
+
+
+def split_deps_pex(name: str, path: Path) -> list[Piece] | None:
+    """The chunks of the deps.pex at `path`, hashed in one pass that also checks the whole
+    file against `name`; None when the file cannot be split (it is then stored whole).
+    Raises IntegrityError when the bytes are not the blob `name` promises."""
+    starts = _boundaries(path)
+    if starts is None:
+        return None
+    size = path.stat().st_size
+    whole = hashlib.sha256()
+    pieces: list[Piece] = []
+    with open(path, "rb") as f:
+        for (start, part), (end, _) in zip(starts, [*starts[1:], (size, "")]):
+            if end <= start:
+                continue
+            chunk = hashlib.sha256()
+            raw = bytearray() if part == CENTRAL_DIRECTORY else None
+            f.seek(start)
+            left = end - start
+            while left:
+                data = f.read(min(CHUNK, left))
+                if not data:
+                    raise StoreError(f"{path} changed while it was being read")
+                left -= len(data)
+                chunk.update(data)
+                whole.update(data)
+                if raw is not None:
+                    raw += data
+            encoded = zlib.compress(bytes(raw), 6) if raw is not None else None
+            ref = ChunkRef(
+                sha256=chunk.hexdigest(),
+                size=end - start,
+                stored_size=len(encoded) if encoded is not None else end - start,
+                encoding=ZLIB if encoded is not None else RAW,
+                part=part,
+            )
+            pieces.append(Piece(ref, start, encoded))
+    if whole.hexdigest() != blob_digest(name):
+        raise IntegrityError(
+            f"blob {name} is corrupted at {path}: its bytes hash to {whole.hexdigest()}, not to "
+            "the digest in its name. It was not uploaded; rebuild it."
+        )
+    return pieces
+
+
+def recipe_for(name: str, pieces: list[Piece]) -> Recipe:
+    return Recipe(
+        blob=name, size=sum(p.ref.size for p in pieces), chunks=tuple(p.ref for p in pieces)
+    )
+
+
+def chunk_corrupted(
+    blob: str, ref: ChunkRef, where: str, recipe_where: str, why: str
+) -> IntegrityError:
+    return IntegrityError(
+        f"blob {blob} is corrupted in the store: its chunk {ref.name} ({ref.part}) {why}. It "
+        f"was not used. Delete {where} and {recipe_where}, then deploy the same code again to "
+        "upload a good copy."
+    )
+
+
+def decode_chunk(blob: str, ref: ChunkRef, stored: bytes, where: str, recipe_where: str) -> bytes:
+    """The raw bytes of a chunk read whole from the store, verified against its digest."""
+    data = stored
+    if ref.encoding == ZLIB:
+        try:
+            data = zlib.decompress(stored)
+        except zlib.error:
+            raise chunk_corrupted(blob, ref, where, recipe_where, "does not decompress") from None
+    if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise chunk_corrupted(blob, ref, where, recipe_where, "does not match its digest")
+    return data

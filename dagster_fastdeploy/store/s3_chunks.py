@@ -1,0 +1,172 @@
+"""The S3 store's side of chunked deps blobs (see chunked.py): chunks under `chunks/`, recipes
+beside the whole blobs under `blobs/`. Chunks move in parallel: one s3transfer manager carries
+every missing chunk (multipart above 8 MB), and reads fetch 8 chunks at a time. Both are
+written create-only (`If-None-Match: *`, see S3Store), so concurrent deploys never overwrite."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagster_fastdeploy.store.blobs import CHUNK, BlobInfo
+from dagster_fastdeploy.store.chunked import FileSlice, Moved, write_chunk_at
+from dagster_fastdeploy.store.chunking import ChunkRef, Piece, Recipe, chunk_corrupted
+from dagster_fastdeploy.store.keys import CHUNKS, chunk_key, is_chunk_name, recipe_key
+from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code
+
+CHUNK_WORKERS = 8
+
+
+class _MovedSubscriber:
+    """An s3transfer subscriber that passes each chunk's progress on to one counter."""
+
+    def __init__(self, moved: Moved):
+        self._moved = moved
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self._moved(bytes_transferred)
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        pass
+
+
+class S3Chunks:
+    """Mixed into S3Store: what chunked.py's ChunkBackend asks of a store."""
+
+    bucket: str
+    client: Any
+    url: str
+    _create_only: bool
+
+    if TYPE_CHECKING:  # provided by S3Store
+
+        def _key(self, relative: str) -> str: ...
+        def _errors(self, action: str) -> Any: ...
+        def _head_size(self, key: str) -> int | None: ...
+        def _transfer(self) -> Any: ...
+        def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]: ...
+
+    def _where(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def chunks_stored(self, refs: list[ChunkRef]) -> list[bool]:
+        """Present with the right size (hosts verify every chunk they read)."""
+
+        def stored(ref: ChunkRef) -> bool:
+            return self._head_size(self._key(chunk_key(ref.name))) == ref.stored_size
+
+        with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
+            return list(pool.map(stored, refs))
+
+    def put_chunks(self, pieces: list[Piece], source: Path, moved: Moved) -> None:
+        from botocore.exceptions import ClientError
+
+        left = pieces
+        while left:
+            refused: list[Piece] = []
+            with self._errors("uploading chunks"), self._transfer() as transfer:
+                sent = []
+                for piece in left:
+                    body = FileSlice(piece, source)
+                    future = transfer.upload(
+                        body,
+                        self.bucket,
+                        self._key(chunk_key(piece.ref.name)),
+                        extra_args={"Metadata": {"sha256": piece.ref.sha256}},
+                        subscribers=[_MovedSubscriber(moved)],
+                    )
+                    sent.append((piece, body, future))
+                for piece, body, future in sent:
+                    try:
+                        future.result()
+                    except ClientError as e:
+                        if error_code(e) in CONFLICT:
+                            continue  # a concurrent deploy stored the same chunk first
+                        if error_code(e) != "NotImplemented" or not self._create_only:
+                            raise
+                        refused.append(piece)
+                    finally:
+                        body.close()
+            # a server without conditional PUTs: send those again unconditionally
+            self._create_only = False if refused else self._create_only
+            left = refused
+
+    def read_chunks(self, recipe: Recipe, fd: int, offsets: list[int], moved: Moved) -> None:
+        from botocore.exceptions import ClientError
+
+        recipe_where = self.recipe_where(recipe.blob)
+
+        def read(ref: ChunkRef, offset: int) -> None:
+            key = self._key(chunk_key(ref.name))
+            with self._errors(f"downloading chunk {ref.name} of {recipe.blob}"):
+                try:
+                    response = self.client.get_object(Bucket=self.bucket, Key=key)
+                except ClientError as e:
+                    if error_code(e) in MISSING:
+                        raise chunk_corrupted(
+                            recipe.blob, ref, self._where(key), recipe_where, "is missing"
+                        ) from None
+                    raise
+                stored = response["Body"].iter_chunks(CHUNK)
+                write_chunk_at(
+                    recipe.blob, ref, stored, fd, offset, moved, self._where(key), recipe_where
+                )
+
+        with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
+            for done in [pool.submit(read, r, o) for r, o in zip(recipe.chunks, offsets)]:
+                done.result()
+
+    def recipe_stored(self, blob: str) -> bool:
+        return self._head_size(self._key(recipe_key(blob))) is not None
+
+    def read_recipe(self, blob: str) -> Recipe | None:
+        from botocore.exceptions import ClientError
+
+        key = self._key(recipe_key(blob))
+        with self._errors(f"reading the recipe of {blob}"):
+            try:
+                data = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as e:
+                if error_code(e) in MISSING:
+                    return None
+                raise
+        return Recipe.from_bytes(data, self._where(key))
+
+    def write_recipe(self, blob: str, data: bytes) -> None:
+        from botocore.exceptions import ClientError
+
+        key = self._key(recipe_key(blob))
+        while True:
+            with self._errors(f"writing the recipe of {blob}"):
+                try:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
+                    )
+                    return
+                except ClientError as e:
+                    if error_code(e) in CONFLICT:
+                        return  # a concurrent deploy wrote the same recipe first
+                    if error_code(e) != "NotImplemented" or not self._create_only:
+                        raise
+            self._create_only = False
+
+    def recipe_where(self, blob: str) -> str:
+        return self._where(self._key(recipe_key(blob)))
+
+    def list_chunks(self) -> list[BlobInfo]:
+        chunks = []
+        start = len(self._key(f"{CHUNKS}/"))
+        for page in self._list(f"{CHUNKS}/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                if is_chunk_name(name):
+                    chunks.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
+        return chunks
+
+    def delete_chunk(self, name: str) -> None:
+        with self._errors(f"deleting chunk {name}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(chunk_key(name)))
