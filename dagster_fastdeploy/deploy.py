@@ -1,10 +1,10 @@
 """`deploy`: build a project, put what the store lacks, append a version to the location's
 deployment record, and optionally tell a warm host to serve it.
 
-Order matters: deps blob (its missing chunks, then its recipe), then source blob, then the deps
-index, then the record. A record
-therefore never names a blob that is not fully stored, and a deploy interrupted anywhere before
-the record leaves the current version as it was; the next deploy uploads what is still missing.
+Order matters: deps blob, then source blob (each: the chunks the store lacks, then its
+recipe), then the deps index, then the record. A record therefore never names a blob that is
+not fully stored, and a deploy interrupted anywhere before the record leaves the current version
+as it was; the next deploy uploads what is still missing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class DeployResult:
     previous_version: int | None
     path: str  # "fast": no deps.pex built or uploaded; "full" otherwise
     uploaded: list[str]
-    bytes_uploaded: int  # bytes actually sent: for a deps.pex, only the chunks the store lacked
+    bytes_uploaded: int  # bytes actually sent: only the chunks the store lacked
     deps_bytes: int  # the whole deps.pex, to compare bytes_uploaded with
     pex_tag: str
     seconds: dict[str, float]
@@ -84,7 +84,7 @@ def _remembering(store: Store) -> Callable[[str], Any]:
 
 def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | None) -> int:
     """Put one blob unless the store has it; returns the bytes sent. `progress_for` is asked
-    once the store knows how many bytes it will send (a deps.pex sends only missing chunks)."""
+    once the store knows how many bytes it will send (only the chunks it lacks)."""
     if progress_for is None:
         return store.upload_blob(name, path)
     shown: list[Progress | None] = []

@@ -7,7 +7,7 @@ record. Deps index entries that name a deps.pex no longer stored go too, and int
 older than `min_age` are cleaned up. `--deployment` narrows where `--keep` applies; blobs
 referenced by other deployments' histories are always kept.
 
-A deps blob stored as chunks goes by its recipe; then every chunk that no remaining recipe
+A blob stored as chunks goes with its recipe; then every chunk that no remaining recipe
 names goes too, unless it is younger than `min_age` (a deploy may have uploaded it and not yet
 written the recipe that is its commit point). Chunks are listed before the recipes are read, so
 a recipe written meanwhile by a deploy protects the new chunks it names by their age.

@@ -1,21 +1,29 @@
 """Session fixtures for the store tests: a real S3-compatible server (moto's standalone server,
 a subprocess on a free loopback port, spoken to over HTTP by boto3), a fresh bucket per test,
-and file stores in temp directories."""
+file stores in temp directories, and example_project built with one more small dependency."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from dagster_fastdeploy.build import BuildResult, build_project
+
+# A small pure-Python dependency that neither dagster nor pandas pulls in.
+SMALL_DEPENDENCY = "toolz"
 
 # moto accepts any key pair unless told to check them (see moto_server_checking_credentials)
 S3_CREDENTIALS = {
@@ -145,3 +153,44 @@ def moto_server_checking_credentials(tmp_path: Path) -> Iterator[MotoServer]:
         yield server
     finally:
         stop(server)
+
+
+def locked_pins(deps_pex: Path) -> list[str]:
+    """The `name==version` pins a built deps.pex holds (its PEX-INFO requirements)."""
+    with zipfile.ZipFile(deps_pex) as pex:
+        return list(json.loads(pex.read("PEX-INFO"))["requirements"])
+
+
+def add_dependency(project: Path, requirement: str, keep_pins_of: Path | None = None) -> None:
+    """Add `requirement` to the project's [project] dependencies, as a user would. With
+    `keep_pins_of` (a deps.pex), every other dependency stays at the version it has there, as a
+    lock file would keep it: the index moves on, and a fresh resolve could pick newer ones."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    assert '  "pandas",\n]' in text
+    added = [requirement, *(locked_pins(keep_pins_of) if keep_pins_of else [])]
+    lines = "".join(f"  {json.dumps(r)},\n" for r in added)
+    pyproject.write_text(text.replace('  "pandas",\n]', f'  "pandas",\n{lines}]'))
+
+
+def add_small_dependency(project: Path, example_build: BuildResult) -> None:
+    """The dependency change the chunk tests make: SMALL_DEPENDENCY added, nothing else moved."""
+    assert example_build.deps_path is not None
+    add_dependency(project, SMALL_DEPENDENCY, keep_pins_of=Path(example_build.deps_path))
+
+
+@pytest.fixture(scope="session")
+def example_build_with_small_dependency(
+    example_build: BuildResult, example_project_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> BuildResult:
+    """example_project with SMALL_DEPENDENCY added (other pins kept), built once per session:
+    the suite's one extra deps.pex; a copy with the same change later comes from the build
+    cache."""
+    project = tmp_path_factory.mktemp("small_dependency") / "example_project"
+    shutil.copytree(
+        example_project_dir,
+        project,
+        ignore=shutil.ignore_patterns("dist", "__pycache__", "*.egg-info"),
+    )
+    add_small_dependency(project, example_build)
+    return build_project(project, out_dir=tmp_path_factory.mktemp("small_dependency_build"))

@@ -2,10 +2,11 @@
 
 Layout under the store's root (a directory, or a bucket prefix):
 
-    blobs/deps-<sha256>.pex            content-addressed, immutable, verified on read
-    blobs/deps-<sha256>.pex.chunks.json   or a deps blob as a recipe of chunks (chunking.py)
-    blobs/source-<sha256>.pex
-    chunks/<sha256>[.zlib]             content-addressed pieces of deps blobs
+    blobs/deps-<sha256>.pex.chunks.json   a blob as a recipe of chunks (chunking.py), or
+    blobs/deps-<sha256>.pex            the whole blob (stores written before chunking; files
+                                       that are not zips); verified on read either way
+    blobs/source-<sha256>.pex.chunks.json   (the same for source blobs)
+    chunks/<sha256>[.zlib]             content-addressed pieces of blobs
     deps-index/<deps_hash>.json        deps input hash -> {"deps": name, "locked_hash": ...}
     deps-index/locked-<locked_hash>.json
     deployments/<deployment>/<location>.json   the location's deployment record
@@ -39,8 +40,8 @@ class Store(ABC):
 
     @abstractmethod
     def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
-        """put_blob, returning the bytes actually sent: a deps blob moves as chunks (only the
-        ones the store lacks, then its recipe); `progress` gets (bytes sent, bytes to send)."""
+        """put_blob, returning the bytes actually sent: a PEX moves as chunks (only the ones the
+        store lacks, then its recipe); `progress` gets (bytes sent, bytes to send)."""
 
     @abstractmethod
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
@@ -57,11 +58,11 @@ class Store(ABC):
 
     @abstractmethod
     def delete_blob(self, name: str) -> None:
-        """Delete a blob (a whole one, or a deps blob's recipe; its chunks go with `gc`)."""
+        """Delete a blob (a whole one, or a chunked blob's recipe; its chunks go with `gc`)."""
 
     @abstractmethod
     def read_recipe(self, blob: str) -> Recipe | None:
-        """The chunk recipe of deps blob `blob`, or None when it is stored whole or not at all."""
+        """The chunk recipe of blob `blob`, or None when it is stored whole or not at all."""
 
     @abstractmethod
     def list_chunks(self) -> list[BlobInfo]:

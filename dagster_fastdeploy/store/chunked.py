@@ -1,9 +1,9 @@
-"""Deps blobs moved chunk by chunk (see chunking.py for the split): the same flow on every store.
+"""Blobs moved chunk by chunk (see chunking.py for the split): the same flow on every store.
 
-Upload: split the local deps.pex (checking it against its name), ask which chunks the store
-lacks, put only those, then the recipe last. The recipe is the commit point: a deps blob exists
-when its recipe does, so an interrupted upload leaves chunks (which `gc` sweeps) but never a
-recipe that names a missing chunk.
+Upload: split the local PEX file (checking it against its name), ask which chunks the store
+lacks, put only those, then the recipe last. The recipe is the commit point: a blob exists when
+its recipe does (or its whole file, in stores written before chunking), so an interrupted upload
+leaves chunks (which `gc` sweeps) but never a recipe that names a missing chunk.
 
 Read: fetch the recipe, write every chunk at its offset in a temp file next to the destination
 (each chunk checked against its digest as it arrives), check the whole file against the blob's
@@ -31,7 +31,7 @@ from dagster_fastdeploy.store.chunking import (
     chunk_corrupted,
     decode_chunk,
     recipe_for,
-    split_deps_pex,
+    split_pex,
 )
 
 # Called with a number of bytes just moved (from any thread).
@@ -39,7 +39,7 @@ Moved = Callable[[int], None]
 
 
 class ChunkBackend(Protocol):
-    """What a store provides so deps blobs can move chunk by chunk."""
+    """What a store provides so blobs can move chunk by chunk."""
 
     url: str
 
@@ -80,9 +80,9 @@ class _Counter:
 def upload_chunked(
     backend: ChunkBackend, name: str, path: Path, progress: Progress | None
 ) -> int | None:
-    """Put the chunks of deps blob `name` the store lacks, then its recipe. Returns the bytes
+    """Put the chunks of blob `name` the store lacks, then its recipe. Returns the bytes
     sent, or None when the file cannot be split (the caller stores it whole)."""
-    pieces = split_deps_pex(name, path)
+    pieces = split_pex(name, path)
     if pieces is None:
         return None
     unique = list({p.ref.name: p for p in pieces}.values())
@@ -128,7 +128,7 @@ def read_chunked(
 
 
 class FileSlice(io.RawIOBase):
-    """The stored bytes of one piece of a local deps.pex as a seekable, readable file."""
+    """The stored bytes of one piece of a local PEX file as a seekable, readable file."""
 
     def __init__(self, piece: Piece, source: Path):
         super().__init__()

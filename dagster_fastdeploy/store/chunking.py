@@ -1,12 +1,14 @@
-"""How a deps.pex is split into content-addressed chunks, and the recipe that puts it back.
+"""How a PEX file is split into content-addressed chunks, and the recipe that puts it back.
 
 A zip's local entries (local file header + data) hold no offsets, so the raw bytes of all the
 entries of one wheel (`.deps/<wheel>/...`, contiguous in pex's sorted, reproducible zip) are the
 same wherever that wheel lands in the file. A deps.pex is cut at its entries' own offsets into:
 
 - one chunk per `.deps/<wheel>/` group of entries: unchanged when another dependency changes;
-- one chunk per run of other entries (the shebang, `.bootstrap/` and `.deps/` before the first
-  wheel; `PEX-INFO`, `__main__.py`, `__pex__/` after the last);
+- `.bootstrap/` (with the shebang line before it): pex's runtime, 1.09 MB, the same in every
+  deps.pex and source.pex built by one pex version, so a source.pex is chunked the same way;
+- one chunk per run of other entries (`.deps/` itself; `PEX-INFO`, `__main__.py`, `__pex__/`
+  after the last wheel; a source.pex's project files);
 - the central directory and end record: it holds every entry's offset, so it changes whenever
   anything does. It is stored zlib-compressed (1.09 MB -> 0.16 MB for example_project's).
 
@@ -42,7 +44,7 @@ class ChunkRef:
     size: int
     stored_size: int
     encoding: str  # RAW or ZLIB
-    part: str  # what it holds: a wheel's name, "head", "tail", "central directory"
+    part: str  # what it holds: `.deps/<wheel>`, ".bootstrap", "other", "central directory"
 
     @property
     def name(self) -> str:
@@ -61,7 +63,7 @@ class ChunkRef:
 
 @dataclass(frozen=True)
 class Piece:
-    """A chunk of a local deps.pex: where its raw bytes are, and its stored bytes when those
+    """A chunk of a local PEX file: where its raw bytes are, and its stored bytes when those
     are not a plain slice of the file (a compressed chunk)."""
 
     ref: ChunkRef
@@ -118,12 +120,16 @@ def recipe_name(blob: str) -> str:
     return f"{blob}{RECIPE_SUFFIX}"
 
 
-def _group(entry_name: str) -> str:
-    """`.deps/<wheel>` for a wheel's entries; "" for everything else."""
+def _part(entry_name: str) -> str:
+    """Which chunk an entry belongs to: `.deps/<wheel>` for a wheel's entries, `.bootstrap`
+    for pex's own runtime (the same bytes in every PEX built by one pex version), else
+    "other" (runs of other entries that sit next to each other form one chunk)."""
     parts = entry_name.split("/", 2)
     if len(parts) >= 2 and parts[0] == ".deps" and parts[1]:
         return f".deps/{parts[1]}"
-    return ""
+    if parts[0] == ".bootstrap":
+        return ".bootstrap"
+    return "other"
 
 
 def _boundaries(path: Path) -> list[tuple[int, str]] | None:
@@ -139,11 +145,8 @@ def _boundaries(path: Path) -> list[tuple[int, str]] | None:
     if not infos or offsets != sorted(offsets) or offsets[-1] >= central_directory:
         return None
     starts: list[tuple[int, str]] = []
-    seen_wheel = False
     for info in infos:
-        group = _group(info.filename)
-        seen_wheel = seen_wheel or bool(group)
-        part = group or ("tail" if seen_wheel else "head")
+        part = _part(info.filename)
         if not starts or starts[-1][1] != part:
             starts.append((info.header_offset, part))
     starts[0] = (0, starts[0][1])  # the bytes before the first entry (the shebang) go with it
@@ -151,8 +154,8 @@ def _boundaries(path: Path) -> list[tuple[int, str]] | None:
     return starts
 
 
-def split_deps_pex(name: str, path: Path) -> list[Piece] | None:
-    """The chunks of the deps.pex at `path`, hashed in one pass that also checks the whole
+def split_pex(name: str, path: Path) -> list[Piece] | None:
+    """The chunks of the PEX file at `path`, hashed in one pass that also checks the whole
     file against `name`; None when the file cannot be split (it is then stored whole).
     Raises IntegrityError when the bytes are not the blob `name` promises."""
     starts = _boundaries(path)

@@ -75,7 +75,7 @@ class FileStore(FileChunks, Store):
         with store_io(self.url, f"storing {name}"):
             if final.is_file() and file_sha256(final) == blob_digest(name):
                 return 0  # stored whole and intact (a damaged copy is replaced below)
-            if name.startswith("deps-") and not final.exists():
+            if not final.exists():
                 sent = upload_chunked(self, name, path, progress)
                 if sent is not None:
                     return sent
@@ -84,7 +84,7 @@ class FileStore(FileChunks, Store):
             return put_file(final, lambda tmp: copy_file(path, tmp, progress))
 
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
-        recipe = self.read_recipe(name) if name.startswith("deps-") else None
+        recipe = self.read_recipe(name)
         if recipe is not None:
             with store_io(self.url, f"reading {name}"):
                 return read_chunked(self, recipe, dest, progress)
@@ -103,7 +103,7 @@ class FileStore(FileChunks, Store):
         return dest
 
     def local_blob_path(self, name: str) -> Path | None:
-        """The stored file of a whole blob; None for a chunked deps blob (get_blob assembles
+        """The stored file of a whole blob; None for a chunked blob (get_blob assembles
         it)."""
         path = self._blob(name)
         return path if path.is_file() else None

@@ -1,4 +1,4 @@
-"""The file store's side of chunked deps blobs (see chunked.py): chunks under `chunks/`,
+"""The file store's side of chunked blobs (see chunked.py): chunks under `chunks/`,
 recipes beside the whole blobs under `blobs/`, all written through file_io's temp-then-link."""
 
 from __future__ import annotations

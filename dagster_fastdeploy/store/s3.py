@@ -128,7 +128,7 @@ class S3Store(S3Chunks, Store):
 
     # -- blobs ---------------------------------------------------------------------------------
     def has_blob(self, name: str) -> bool:
-        if name.startswith("deps-") and self.recipe_stored(name):
+        if self.recipe_stored(name):
             return True
         return self._head_size(self._key(blob_key(name))) is not None
 
@@ -140,7 +140,7 @@ class S3Store(S3Chunks, Store):
         stored = self._head_size(key)
         if stored == size:
             return 0  # stored whole (hosts verify every blob they read)
-        if name.startswith("deps-") and stored is None:
+        if stored is None:
             sent = upload_chunked(self, name, path, progress)
             if sent is not None:
                 return sent
@@ -171,7 +171,7 @@ class S3Store(S3Chunks, Store):
             self._replacing.discard(key)
 
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
-        recipe = self.read_recipe(name) if name.startswith("deps-") else None
+        recipe = self.read_recipe(name)
         if recipe is not None:
             return read_chunked(self, recipe, dest, progress)
         key = self._key(blob_key(name))

@@ -1,4 +1,4 @@
-"""The S3 store's side of chunked deps blobs (see chunked.py): chunks under `chunks/`, recipes
+"""The S3 store's side of chunked blobs (see chunked.py): chunks under `chunks/`, recipes
 beside the whole blobs under `blobs/`. Chunks move in parallel: one s3transfer manager carries
 every missing chunk (multipart above 8 MB), and reads fetch 8 chunks at a time. Both are
 written create-only (`If-None-Match: *`, see S3Store), so concurrent deploys never overwrite."""
