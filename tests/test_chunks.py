@@ -265,3 +265,27 @@ def test_a_store_written_before_chunking_still_serves_its_whole_blobs(
     assert store.read_recipe(deps.name) is None and store.list_chunks() == []
     assert [(b.name, b.chunked) for b in store.list_blobs()] == [(deps.name, False)]
     assert store.get_blob(deps.name, tmp_path / deps.name).read_bytes() == deps.read_bytes()
+
+
+def test_gc_sweeps_what_a_killed_chunk_upload_left_behind(store_url: str) -> None:
+    store = open_store(store_url)
+    chunk = f"{'ab' * 32}"
+    if isinstance(store, FileStore):  # a temp file that was never linked into place
+        (store.root / "chunks").mkdir(parents=True)
+        (store.root / "chunks" / f".tmp-{chunk}.x1y2").write_bytes(b"half a chunk")
+    else:  # a multipart upload of a big chunk that was never completed
+        assert isinstance(store, S3Store)
+        key = f"{store.prefix}chunks/{chunk}"
+        store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
+
+    swept = run_cli("gc", "--store", store_url, "--min-age", "0", "--json")
+
+    assert swept.returncode == 0, swept.stderr
+    assert json.loads(swept.stdout)["partial_uploads_cleaned"] == 1
+    assert store.list_chunks() == []
+    if isinstance(store, FileStore):
+        assert list((store.root / "chunks").iterdir()) == []
+    else:
+        assert isinstance(store, S3Store)
+        uploads = store.client.list_multipart_uploads(Bucket=store.bucket)
+        assert uploads.get("Uploads", []) == []
