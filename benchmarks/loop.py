@@ -64,12 +64,16 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def run_all(work: Path, quick: bool) -> dict[str, Any]:
+def run_all(work: Path, quick: bool, only: set[str] | None = None) -> dict[str, Any]:
     n = runs_for(quick)
     found: dict[str, Scenario] = {k: Scenario(k, v) for k, v in DESCRIPTIONS.items()}
     notes: list[str] = []
 
     def attempt(name: str, body: Callable[[], None]) -> None:
+        needed_by = {"source_edit": "deps_change", "image_rebuild": "image_restart"}
+        if only and name not in only and needed_by.get(name) not in only:
+            found[name].skipped = "not selected (--only)"
+            return
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         try:
             body()
@@ -188,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated scenarios to run (default: all)"
+    )
     parser.add_argument("--work", type=Path, default=None, help="scratch dir (default: a temp dir)")
     parser.add_argument(
         "--docs",
@@ -205,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     docs.mkdir(parents=True, exist_ok=True)
     try:
-        result = run_all(work, args.quick)
+        only = set(args.only.split(",")) if args.only else None
+        result = run_all(work, args.quick, only)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
