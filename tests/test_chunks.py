@@ -289,3 +289,23 @@ def test_gc_sweeps_what_a_killed_chunk_upload_left_behind(store_url: str) -> Non
         assert isinstance(store, S3Store)
         uploads = store.client.list_multipart_uploads(Bucket=store.bucket)
         assert uploads.get("Uploads", []) == []
+
+
+def test_a_bucket_with_more_chunks_than_one_listing_shows_is_asked_chunk_by_chunk(
+    s3_store_url: str,
+    example_build: BuildResult,
+    example_build_with_small_dependency: BuildResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster_fastdeploy.store import s3_chunks
+
+    monkeypatch.setattr(s3_chunks, "LIST_PAGE_SIZE", 7)  # 2 pages of 7: far fewer than stored
+    monkeypatch.setattr(s3_chunks, "LIST_PAGES", 2)
+    store = open_store(s3_store_url)
+    store.upload_blob(example_build.manifest.deps.name, deps_pex(example_build))
+    deps = deps_pex(example_build_with_small_dependency)
+
+    sent = store.upload_blob(deps.name, deps)
+
+    new_wheel = wheel_chunk(recipe_of(store, deps.name), SMALL_DEPENDENCY)
+    assert new_wheel.stored_size <= sent <= new_wheel.size + 1 * MB

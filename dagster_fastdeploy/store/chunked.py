@@ -81,7 +81,11 @@ def upload_chunked(
     backend: ChunkBackend, name: str, path: Path, progress: Progress | None
 ) -> int | None:
     """Put the chunks of blob `name` the store lacks, then its recipe. Returns the bytes
-    sent, or None when the file cannot be split (the caller stores it whole)."""
+    sent, or None when the file cannot be split (the caller stores it whole). A stored recipe
+    means the blob is stored: nothing is sent (reads verify every chunk, and a damaged one is
+    replaced once its recipe is deleted, as the read error says)."""
+    if backend.recipe_stored(name):
+        return 0
     pieces = split_pex(name, path)
     if pieces is None:
         return None
@@ -89,15 +93,11 @@ def upload_chunked(
     stored = backend.chunks_stored([p.ref for p in unique])
     missing = [p for p, there in zip(unique, stored) if not there]
     recipe = recipe_for(name, pieces).to_bytes()
-    write_recipe = not backend.recipe_stored(name)
-    sent = _Counter(
-        sum(p.ref.stored_size for p in missing) + (len(recipe) if write_recipe else 0), progress
-    )
+    sent = _Counter(sum(p.ref.stored_size for p in missing) + len(recipe), progress)
     if missing:
         backend.put_chunks(missing, path, sent)
-    if write_recipe:
-        backend.write_recipe(name, recipe)
-        sent(len(recipe))
+    backend.write_recipe(name, recipe)
+    sent(len(recipe))
     return sent.done
 
 

@@ -16,6 +16,8 @@ from dagster_fastdeploy.store.keys import CHUNKS, chunk_key, is_chunk_name, reci
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code
 
 CHUNK_WORKERS = 8
+LIST_PAGES = 5
+LIST_PAGE_SIZE = 1000
 
 
 class _MovedSubscriber:
@@ -54,9 +56,32 @@ class S3Chunks:
         return f"s3://{self.bucket}/{key}"
 
     def chunks_stored(self, refs: list[ChunkRef]) -> list[bool]:
-        """Present with the right size (hosts verify every chunk they read)."""
+        """Present with the right size (hosts verify every chunk they read). A listing of
+        `chunks/` answers for up to LIST_PAGES pages of chunks; beyond that, the chunks it has
+        not seen are asked one by one (in parallel)."""
+        sizes: dict[str, int] = {}
+        start = len(self._key(f"{CHUNKS}/"))
+        listing = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket,
+            Prefix=self._key(f"{CHUNKS}/"),
+            PaginationConfig={"PageSize": LIST_PAGE_SIZE},
+        )
+        complete = False
+        with self._errors("listing chunks"):
+            for number, page in enumerate(listing):
+                for obj in page.get("Contents", []):
+                    sizes[obj["Key"][start:]] = int(obj["Size"])
+                if not page.get("IsTruncated"):
+                    complete = True
+                    break
+                if number + 1 >= LIST_PAGES:
+                    break
+        if complete:
+            return [sizes.get(ref.name) == ref.stored_size for ref in refs]
 
         def stored(ref: ChunkRef) -> bool:
+            if ref.name in sizes:
+                return sizes[ref.name] == ref.stored_size
             return self._head_size(self._key(chunk_key(ref.name))) == ref.stored_size
 
         with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
