@@ -150,7 +150,9 @@ class CodeServerProcess:
             raise LoadFailed({"message": f"another server answers at {self.address}"})
 
     def stop(self, grace: float = 30.0) -> None:
-        """Ask the process to stop after its running executions finish; kill it after `grace`."""
+        """Ask the process to stop after its running executions finish; kill it after `grace`.
+        Only the code server is killed: run workers it started (own processes) finish their
+        runs, so a deploy never cuts a run short."""
         if self.process.poll() is None:
             try:
                 self._send({"stop": {}})
@@ -161,10 +163,11 @@ class CodeServerProcess:
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.kill()
                 self.process.wait()
 
     def kill(self) -> None:
+        """Kill the process and anything it started (a load that failed or hung)."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
