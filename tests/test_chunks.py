@@ -309,3 +309,15 @@ def test_a_bucket_with_more_chunks_than_one_listing_shows_is_asked_chunk_by_chun
 
     new_wheel = wheel_chunk(recipe_of(store, deps.name), SMALL_DEPENDENCY)
     assert new_wheel.stored_size <= sent <= new_wheel.size + 1 * MB
+
+
+def test_a_deploy_that_sends_deps_says_so_next_to_the_whole_deps_pex(
+    file_store_url: str, example_copy: Path, example_build: BuildResult
+) -> None:
+    done = run_cli("deploy", str(example_copy), "--store", file_store_url)
+
+    assert done.returncode == 0, done.stderr
+    uploaded = done.stdout.splitlines()[1]
+    whole = deps_pex(example_build).stat().st_size / MB
+    assert uploaded.startswith(f"  uploaded: {example_build.manifest.deps.name}, source-")
+    assert uploaded.endswith(f" MB sent; the whole deps.pex is {whole:.1f} MB)")

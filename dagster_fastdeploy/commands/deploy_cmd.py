@@ -154,12 +154,14 @@ def deploy(
         )
     data = result.to_json()
     was = f"v{result.previous_version} -> " if result.previous_version else ""
+    deps_sent = any(name.startswith("deps-") for name in result.uploaded)
+    whole_deps = f"; the whole deps.pex is {_size(result.deps_bytes)}" if deps_sent else ""
     lines = [
         f"Deployed {result.location} {was}v{result.version} to {result.deployment} at "
         f"{result.store} ({result.path} path{', deps built' if result.deps_built else ''})",
         "  uploaded: "
         + (
-            ", ".join(result.uploaded) + f" ({_size(result.bytes_uploaded)})"
+            ", ".join(result.uploaded) + f" ({_size(result.bytes_uploaded)} sent{whole_deps})"
             if result.uploaded
             else "nothing, the store had every blob"
         ),
