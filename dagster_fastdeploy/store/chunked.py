@@ -50,8 +50,6 @@ class ChunkBackend(Protocol):
     def read_chunks(self, recipe: Recipe, fd: int, offsets: list[int], moved: Moved) -> None:
         """Write each chunk's raw bytes at its offset in `fd` (os.pwrite), each verified."""
 
-    def recipe_stored(self, blob: str) -> bool: ...
-
     def read_recipe(self, blob: str) -> Recipe | None: ...
 
     def write_recipe(self, blob: str, data: bytes) -> None: ...
@@ -81,11 +79,9 @@ def upload_chunked(
     backend: ChunkBackend, name: str, path: Path, progress: Progress | None
 ) -> int | None:
     """Put the chunks of blob `name` the store lacks, then its recipe. Returns the bytes
-    sent, or None when the file cannot be split (the caller stores it whole). A stored recipe
-    means the blob is stored: nothing is sent (reads verify every chunk, and a damaged one is
-    replaced once its recipe is deleted, as the read error says)."""
-    if backend.recipe_stored(name):
-        return 0
+    sent, or None when the file cannot be split (the caller stores it whole). Callers check
+    first that the blob is not stored: a stored recipe means nothing to send (reads verify every
+    chunk, and a damaged one is replaced once its recipe is deleted, as the read error says)."""
     pieces = split_pex(name, path)
     if pieces is None:
         return None

@@ -75,6 +75,8 @@ class FileStore(FileChunks, Store):
         with store_io(self.url, f"storing {name}"):
             if final.is_file() and file_sha256(final) == blob_digest(name):
                 return 0  # stored whole and intact (a damaged copy is replaced below)
+            if self.recipe_stored(name):
+                return 0  # stored as chunks (reads verify every chunk)
             if not final.exists():
                 sent = upload_chunked(self, name, path, progress)
                 if sent is not None:

@@ -127,19 +127,26 @@ class S3Store(S3Chunks, Store):
             return parse_document(response["Body"].read(), where), response["ETag"]
 
     # -- blobs ---------------------------------------------------------------------------------
+    def _stored_as(self, name: str) -> tuple[int | None, bool]:
+        """(the whole blob's size or None, whether its recipe is stored), in one listing."""
+        whole, recipe = self._key(blob_key(name)), self._key(recipe_key(name))
+        with self._errors(f"looking up {name}"):
+            page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=whole, MaxKeys=10)
+        found = {obj["Key"]: int(obj["Size"]) for obj in page.get("Contents", [])}
+        return found.get(whole), recipe in found
+
     def has_blob(self, name: str) -> bool:
-        if self.recipe_stored(name):
-            return True
-        return self._head_size(self._key(blob_key(name))) is not None
+        whole, recipe = self._stored_as(name)
+        return whole is not None or recipe
 
     def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
         from botocore.exceptions import ClientError
 
         key = self._key(blob_key(name))
         size = path.stat().st_size
-        stored = self._head_size(key)
-        if stored == size:
-            return 0  # stored whole (hosts verify every blob they read)
+        stored, recipe = self._stored_as(name)
+        if stored == size or recipe:
+            return 0  # stored (hosts verify every blob and chunk they read)
         if stored is None:
             sent = upload_chunked(self, name, path, progress)
             if sent is not None:

@@ -145,9 +145,6 @@ class S3Chunks:
             for done in [pool.submit(read, r, o) for r, o in zip(recipe.chunks, offsets)]:
                 done.result()
 
-    def recipe_stored(self, blob: str) -> bool:
-        return self._head_size(self._key(recipe_key(blob))) is not None
-
     def read_recipe(self, blob: str) -> Recipe | None:
         from botocore.exceptions import ClientError
 
