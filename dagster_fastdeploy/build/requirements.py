@@ -77,13 +77,6 @@ def normalize(line: str) -> str:
     return str(req)
 
 
-def requirement_name(line: str) -> str:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    return canonicalize_name(Requirement(line).name)
-
-
 def local_path(line: str, root: Path) -> Path | None:
     """The directory a local requirement points at (`./libs/foo`, `foo @ file:...`), or None."""
     text = line.strip()
