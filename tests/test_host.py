@@ -47,7 +47,8 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
         first = control.deploy(LOCATION, v1.version, timeout=300)
     assert first["state"] == "serving", first["error"]
     assert first["version"] == 1
-    assert set(first["steps"]) >= {"fetch", "materialize", "start", "load", "switch"}
+    assert set(first["steps"]) >= {"fetch", "materialize", "load", "switch"}
+    assert "handover" in first["steps"]  # forked from the environment's standby
 
     port = endpoint_port(first)
     keys, server_id = asset_keys_through_dagster(port)
@@ -100,7 +101,7 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
 
     # the source-only change reused the deps environment: nothing to materialize but the source
     events = [e for e in host.log() if e.get("event") == "rollout.step" and e["version"] == 2]
-    assert {e["step"] for e in events} >= {"fetch", "materialize", "start", "load", "switch"}
+    assert {e["step"] for e in events} >= {"fetch", "materialize", "handover", "load", "switch"}
 
     with host.client() as control:
         status = control.status()["locations"]

@@ -70,7 +70,8 @@ def status(server: str, as_json: bool) -> None:
     with ControlClient(server) as client:
         answer = client.status()
     if as_json:
-        click.echo(json.dumps({"locations": answer["locations"]}, indent=2))
+        shown = {"locations": answer["locations"], "standby": answer.get("standby")}
+        click.echo(json.dumps(shown, indent=2))
         return
     click.echo(format_status(answer["locations"]))
 

@@ -34,12 +34,33 @@ def import_server_machinery() -> str:
     return dagster.__version__
 
 
-def preload(modules: list[str]) -> None:
+def preload(modules: list[str]) -> int:
+    """Import `modules` ahead; returns how many could not be (a preload is a hint, never a
+    failure: each failure is logged once)."""
+    failed = 0
     for name in modules:
+        if name in sys.modules:
+            continue
         try:
             importlib.import_module(name)
-        except Exception as e:  # a preload is a hint, never a failure
+        except BaseException as e:  # noqa: BLE001 (SystemExit from a module is a failure too)
+            failed += 1
             logging.getLogger("dagster.code_server").warning("could not preload %s: %s", name, e)
+    return failed
+
+
+def modules_under(prefix: str) -> list[str]:
+    """Modules imported from the environment at `prefix` (its deps, never the user's source), in
+    the order they were imported: what a standby of this environment imports ahead next time."""
+    root = os.path.abspath(prefix) + os.sep
+    names = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or name.startswith("_loader") or not path:
+            continue
+        if os.path.abspath(path).startswith(root):
+            names.append(name)
+    return names
 
 
 def _call_with_accepted(fn: Callable[..., Any], **kwargs: Any) -> Any:

@@ -12,6 +12,10 @@ Protocol with the host, one JSON object per line on stdin:
    with file and line) atomically to `report_path`. On a load error the process exits 1.
 3. `{"stop": {}}` or end of stdin (the host went away): stop taking calls, let running
    executions finish, exit 0.
+
+With `--fork-server FD` the warm process is a standby that never loads code itself: it forks a
+child per code server (see _loader_fork.py); each child writes its own warm file and goes on
+from step 2 with its own stdin pipe from the host.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-file", help="write import timings here once warm")
     parser.add_argument("--preload", default="", help="comma-separated modules to import ahead")
+    parser.add_argument("--preload-file", help="a JSON list of more modules to import ahead")
+    parser.add_argument("--fork-server", type=int, help="serve forks on this unix socket fd")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -51,11 +57,28 @@ def main(argv: list[str] | None = None) -> int:
 
     dagster_version = _loader_dagster.import_server_machinery()
     _loader_dagster.preload([m for m in args.preload.split(",") if m])
+    if args.preload_file:
+        with open(args.preload_file) as f:
+            _loader_dagster.preload(list(json.load(f)))
     import_s = time.perf_counter() - STARTED
     if args.warm_file:
         write_json(
             args.warm_file,
             {"pid": os.getpid(), "import_s": import_s, "dagster_version": dagster_version},
+        )
+    if args.fork_server is not None:
+        fork = _loader_fork.serve_forks(args.fork_server, _loader_dagster.preload)
+        if fork is None:
+            return 0  # the host went away
+        forked_from, import_s = os.getppid(), 0.0
+        write_json(
+            fork["warm_file"],
+            {
+                "pid": os.getpid(),
+                "forked_from": forked_from,
+                "import_s": import_s,
+                "dagster_version": dagster_version,
+            },
         )
 
     line = sys.stdin.readline()
@@ -95,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "import_s": import_s,
             "load_s": time.perf_counter() - load_started,
             "definitions": definitions,
+            "deps_modules": _loader_dagster.modules_under(sys.prefix),
         },
     )
     wait_for_stop(server)
@@ -139,6 +163,7 @@ if __name__ == "__main__":
     import _loader_dagster
     import _loader_definitions
     import _loader_errors
+    import _loader_fork
 
     hide_loader_dir()
     sys.exit(main())

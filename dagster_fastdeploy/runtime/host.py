@@ -24,6 +24,7 @@ from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event
 from dagster_fastdeploy.runtime.ports import LocationPorts
 from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
+from dagster_fastdeploy.runtime.standby import StandbyPool
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name
 
@@ -39,6 +40,7 @@ class Host:
         settings: RolloutSettings | None = None,
         reconcile_interval: float = 3.0,
         control_port: int = 4270,
+        standby: bool = True,
     ):
         self.store = store
         self.deployment = check_name("deployment", deployment)
@@ -51,9 +53,9 @@ class Host:
         # (its deployment and control port), so a restart with the same flags gets them back.
         ports_file = data_dir / f"ports-{self.deployment}-{control_port}.json"
         self.ports = LocationPorts(ports_file, location_ports, bind_host)
-        self.rollouts = Rollouts(
-            Environments(data_dir, store), run_root, settings or RolloutSettings()
-        )
+        settings = settings or RolloutSettings()
+        pool = StandbyPool(data_dir, run_root, settings.start_timeout) if standby else None
+        self.rollouts = Rollouts(Environments(data_dir, store), run_root, settings, pool)
         self._locations: dict[str, LocationState] = {}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -82,6 +84,8 @@ class Host:
             thread.start()
         for thread in stoppers:
             thread.join()
+        if self.rollouts.standby is not None:
+            self.rollouts.standby.stop()
 
     # -- the control API -------------------------------------------------------------------
     def deploy(
@@ -151,7 +155,15 @@ class Host:
     def status(self) -> dict[str, Any]:
         with self._lock:
             states = [self._locations[n] for n in sorted(self._locations)]
-        return {"deployment": self.deployment, "locations": [self._describe(s) for s in states]}
+        pool = self.rollouts.standby
+        return {
+            "deployment": self.deployment,
+            "locations": [self._describe(s) for s in states],
+            "standby": {
+                "enabled": pool is not None,
+                "environments": pool.status() if pool is not None else [],
+            },
+        }
 
     def health(self) -> dict[str, Any]:
         from dagster_fastdeploy import __version__
@@ -332,6 +344,8 @@ class Host:
             state.serving.process.stop(self.rollouts.settings.stop_grace)
         if release_port:
             self.ports.release(name)
+        if self.rollouts.standby is not None:
+            self.rollouts.standby.prune()
         return True
 
     def _endpoint(self, port: int) -> str:

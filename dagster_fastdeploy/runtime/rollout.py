@@ -3,6 +3,9 @@
     fetch -> materialize -> start -> load -> switch      (then, off the critical path:)
                                                           drain -> stop (the old version)
 
+where `start` is `handover` when the environment's standby forks the code server (and
+`standby_start` + `handover` when that environment had no standby yet; see standby.py).
+
 The old version serves until `switch`; if anything before it fails (import error, syntax error,
 bad definitions, a crash, a timeout), the old version keeps serving and the failure carries the
 user's traceback.
@@ -24,6 +27,7 @@ from dagster_fastdeploy.runtime.endpoint import Backend, StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environment, Environments
 from dagster_fastdeploy.runtime.log import log_event, timed_step
 from dagster_fastdeploy.runtime.ports import free_port
+from dagster_fastdeploy.runtime.standby import StandbyPool
 from dagster_fastdeploy.store.records import VersionEntry
 
 
@@ -49,10 +53,17 @@ class RolloutSettings:
 
 
 class Rollouts:
-    def __init__(self, environments: Environments, run_root: Path, settings: RolloutSettings):
+    def __init__(
+        self,
+        environments: Environments,
+        run_root: Path,
+        settings: RolloutSettings,
+        standby: StandbyPool | None = None,
+    ):
         self.environments = environments
         self.run_root = run_root
         self.settings = settings
+        self.standby = standby
 
     def start_version(
         self, location: str, entry: VersionEntry, timings: dict[str, float]
@@ -64,10 +75,8 @@ class Rollouts:
         run_dir = self.run_root / location / f"v{entry.version}-{uuid.uuid4().hex[:8]}"
         process = None
         try:
-            with timed_step(timings, "start", location, entry.version):
-                process = self.code_server_for(env, run_dir, manifest)
-                process.load(self._load_request(location, manifest, env))
-                process.wait_warm(self.settings.start_timeout)
+            process = self.code_server_for(env, run_dir, manifest, timings, location, entry.version)
+            process.load(self._load_request(location, manifest, env))
             with timed_step(timings, "load", location, entry.version):
                 report = process.wait_loaded(self.settings.load_timeout)
                 process.wait_answering(self.settings.start_timeout)
@@ -75,6 +84,8 @@ class Rollouts:
             if process is not None:
                 process.kill()
             raise
+        if self.standby is not None:
+            self.standby.remember(env, report.get("deps_modules"))
         return ServingVersion(
             version=entry.version,
             pex_tag=entry.pex_tag,
@@ -85,11 +96,25 @@ class Rollouts:
         )
 
     def code_server_for(
-        self, env: Environment, run_dir: Path, manifest: Manifest
+        self,
+        env: Environment,
+        run_dir: Path,
+        manifest: Manifest,
+        timings: dict[str, float],
+        location: str,
+        version: int | None,
     ) -> CodeServerProcess:
-        """A code-server process in `env`, not yet told what to load. (The standby pool hooks
-        in here: hand over a pre-started process of the same deps environment.)"""
-        return CodeServerProcess.spawn(env.python, run_dir)
+        """A code-server process in `env`, warm and not yet told what to load: forked from the
+        environment's standby (steps `standby_start` when there was none, then `handover`), or
+        with the standby pool disabled, a cold start (step `start`)."""
+        if self.standby is not None:
+            return self.standby.code_server_for(
+                env, run_dir, manifest.preload, timings, location, version
+            )
+        with timed_step(timings, "start", location, version):
+            process = CodeServerProcess.spawn(env.python, run_dir, manifest.preload)
+            process.wait_warm(self.settings.start_timeout)
+        return process
 
     def switch(
         self,
@@ -129,6 +154,8 @@ class Rollouts:
             with timed_step(timings, "stop", location, version):
                 old.process.stop(self.settings.stop_grace)
             shutil.rmtree(old.process.run_dir, ignore_errors=True)
+        if self.standby is not None:
+            self.standby.prune()  # the old version's environment may serve nothing now
 
     def _load_request(self, location: str, manifest: Manifest, env: Environment) -> LoadRequest:
         target = manifest.target

@@ -65,6 +65,7 @@ def serve(options: ServeOptions) -> None:
         settings=RolloutSettings(load_timeout=options.load_timeout),
         reconcile_interval=options.reconcile_interval,
         control_port=options.port,
+        standby=options.standby,
     )
     control = ControlServer(host, options.host, options.port, token)
     stop = threading.Event()

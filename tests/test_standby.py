@@ -1,0 +1,152 @@
+"""The standby pool end to end: real `serve` processes, real standbys (one fork server per deps
+environment) and the code servers forked from them, Dagster's own client on the endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
+from tests.test_host import asset_keys_through_dagster, endpoint_port, wait_until_gone
+
+LOCATION = "example_project"
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def standbys(host: Any) -> dict[str, Any]:
+    with host.client() as control:
+        return dict(control.status()["standby"])
+
+
+def deploy(host: Any, version: int) -> dict[str, Any]:
+    with host.client() as control:
+        result = control.deploy(LOCATION, version, timeout=300)
+    assert result["state"] == "serving", result["error"]
+    return dict(result)
+
+
+def test_a_source_only_deploy_is_served_by_the_standby_which_stays_ready(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    first = deploy(host, project_copy.publish(file_store).version)
+    # the environment had no standby yet: it is started, then the code server forked from it
+    assert {"standby_start", "handover", "load"} <= set(first["steps"])
+    assert "start" not in first["steps"]
+    (standby,) = standbys(host)["environments"]
+    assert standby["state"] == "ready"
+    assert parent_of(first["code_server_pid"]) == standby["pid"]
+
+    project_copy.add_asset("added_by_the_standby")
+    second_version = project_copy.publish(file_store).version
+    deploy_started = time.time()
+    second = deploy(host, second_version)
+    assert {"handover", "load"} <= set(second["steps"])
+    assert not {"start", "standby_start"} & set(second["steps"])
+    # the process that serves v2 is a fork of the standby, which was ready before the deploy
+    assert parent_of(second["code_server_pid"]) == standby["pid"]
+    assert standby["ready_since"] < deploy_started
+    keys, server_id = asset_keys_through_dagster(endpoint_port(second))
+    assert "added_by_the_standby" in keys and server_id == second["server_id"]
+
+    # a standby is ready after the hand-over, for the next edit
+    (after,) = standbys(host)["environments"]
+    assert after["state"] == "ready" and after["pid"] == standby["pid"]
+    assert after["handovers"] == 2
+    events = [e["event"] for e in host.log() if e.get("event", "").startswith("standby.")]
+    assert events.count("standby.handover") == 2 and "standby.ready" in events
+
+
+def test_the_standby_never_imports_user_code_and_preloads_what_the_last_version_used(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported-by.txt"
+    definitions = project_copy.package / "definitions.py"
+    definitions.write_text(
+        f"import os as _os\nopen({str(marker)!r}, 'a').write(f'{{_os.getpid()}}\\n')\n"
+        + definitions.read_text()
+    )
+    host = start_host(file_store)
+    first = deploy(host, project_copy.publish(file_store).version)
+    (standby,) = standbys(host)["environments"]
+    project_copy.add_asset("second_version")
+    second = deploy(host, project_copy.publish(file_store).version)
+
+    importers = {int(line) for line in marker.read_text().split()}
+    assert importers == {first["code_server_pid"], second["code_server_pid"]}
+    assert standby["pid"] not in importers
+    # the first version's imports from the deps environment are remembered for the standby
+    remembered = json.loads(
+        (host.data_dir / "preload" / f"{standby['environment']}.json").read_text()
+    )
+    assert "pandas" in remembered and "dagster" in remembered
+    assert not [m for m in remembered if m.startswith("example_project")]
+
+
+def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_replaces_it(
+    file_store: Any, deps_pex_112: Path, project_copy: ProjectCopy, tmp_path: Path, start_host: Any
+) -> None:
+    project = tmp_path / "legacy"
+    project.mkdir()
+    (project / "legacy_defs.py").write_text(
+        "import dagster as dg\n\n\n@dg.asset\ndef legacy_asset() -> int:\n    return 1\n\n\n"
+        "defs = dg.Definitions(assets=[legacy_asset])\n"
+    )
+    source = tmp_path / "legacy-source.pex"
+    subprocess.run([str(VENV_BIN / "pex"), "-D", str(project), "-o", str(source)], check=True)
+    target = {"python_file": "legacy_defs.py", "attribute": "defs"}
+    host = start_host(file_store)
+    old = publish(file_store, "prod", LOCATION, deps_pex_112, source, target, python=OTHER_PYTHON)
+    on_112 = deploy(host, old.version)
+    assert on_112["dagster_version"].startswith("1.12.") and "handover" in on_112["steps"]
+    (standby_112,) = standbys(host)["environments"]
+    assert parent_of(on_112["code_server_pid"]) == standby_112["pid"]
+    assert asset_keys_through_dagster(endpoint_port(on_112))[0] == {"legacy_asset"}
+
+    # the same code on another deps.pex (dagster 1.13): a new environment, a new standby
+    new_deps = project_copy.build().deps_path
+    new = publish(file_store, "prod", LOCATION, new_deps, source, target)
+    on_113 = deploy(host, new.version)
+    assert on_113["dagster_version"].startswith("1.13.")
+    assert {"standby_start", "handover"} <= set(on_113["steps"])
+    wait_until_gone(on_112["code_server_pid"])
+    wait_until_gone(standby_112["pid"])  # its environment serves nothing any more
+    deadline = time.monotonic() + 60
+    while len(standbys(host)["environments"]) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (standby_113,) = standbys(host)["environments"]
+    assert standby_113["environment"] != standby_112["environment"]
+    assert parent_of(on_113["code_server_pid"]) == standby_113["pid"]
+    stopped = [e for e in host.log() if e.get("event") == "standby.stopped"]
+    assert [e["environment"] for e in stopped] == [standby_112["environment"]]
+
+
+def test_no_standby_starts_every_version_cold(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store, extra_args=["--no-standby"])
+    result = deploy(host, project_copy.publish(file_store).version)
+    assert "start" in result["steps"]
+    assert not {"handover", "standby_start"} & set(result["steps"])
+    assert standbys(host) == {"enabled": False, "environments": []}
+    assert host.process is not None
+    assert parent_of(result["code_server_pid"]) == host.process.pid
+
+
+def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    result = deploy(host, project_copy.publish(file_store).version)
+    (standby,) = standbys(host)["environments"]
+    assert os.path.exists(f"/proc/{standby['pid']}")
+    host.kill9()
+    wait_until_gone(standby["pid"])
+    wait_until_gone(result["code_server_pid"])
