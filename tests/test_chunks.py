@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dagster_fastdeploy.build import BuildResult
-from dagster_fastdeploy.errors import IntegrityError
+from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.chunking import ChunkRef, Recipe
@@ -321,3 +321,25 @@ def test_a_deploy_that_sends_deps_says_so_next_to_the_whole_deps_pex(
     whole = deps_pex(example_build).stat().st_size / MB
     assert uploaded.startswith(f"  uploaded: {example_build.manifest.deps.name}, source-")
     assert uploaded.endswith(f" MB sent; the whole deps.pex is {whole:.1f} MB)")
+
+
+def test_a_recipe_swapped_for_another_blobs_is_refused_on_read(
+    store_url: str, example_build: BuildResult, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
+    deps, source = deps_pex(example_build), Path(example_build.source_path)
+    store.upload_blob(deps.name, deps)
+    store.upload_blob(source.name, source)
+    deps_recipe = recipe_of(store, deps.name).to_bytes()
+    if isinstance(store, FileStore):  # someone copied the wrong file over it
+        (store.root / "blobs" / f"{source.name}.chunks.json").write_bytes(deps_recipe)
+    else:
+        assert isinstance(store, S3Store)
+        key = f"{store.prefix}blobs/{source.name}.chunks.json"
+        store._replacing.add(key)
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=deps_recipe)
+
+    with pytest.raises(StoreError, match=f"{source.name}.chunks.json is not a valid chunk recipe"):
+        store.get_blob(source.name, tmp_path / "host" / source.name)
+
+    assert not (tmp_path / "host").exists() or list((tmp_path / "host").iterdir()) == []

@@ -88,7 +88,9 @@ class Recipe:
         return json.dumps(document, indent=1).encode()
 
     @staticmethod
-    def from_bytes(data: bytes, where: str) -> Recipe:
+    def from_bytes(data: bytes, blob: str, where: str) -> Recipe:
+        """The recipe of `blob` stored at `where`; a StoreError when it is damaged or is the
+        recipe of another blob."""
         try:
             document = json.loads(data)
             chunks = tuple(
@@ -107,17 +109,12 @@ class Recipe:
                 f"{where} is not a chunk recipe ({e!r}): it was damaged outside "
                 "dagster-fastdeploy; delete it and deploy the same code again"
             ) from e
-        if any(c.encoding not in (RAW, ZLIB) for c in chunks) or recipe.size != sum(
-            c.size for c in chunks
-        ):
+        valid_chunks = all(c.encoding in (RAW, ZLIB) for c in chunks)
+        if recipe.blob != blob or not valid_chunks or recipe.size != sum(c.size for c in chunks):
             raise StoreError(
                 f"{where} is not a valid chunk recipe: delete it and deploy the same code again"
             )
         return recipe
-
-
-def recipe_name(blob: str) -> str:
-    return f"{blob}{RECIPE_SUFFIX}"
 
 
 def _part(entry_name: str) -> str:

@@ -84,7 +84,7 @@ class FileChunks:
     def read_recipe(self, blob: str) -> Recipe | None:
         path = self._recipe(blob)
         try:
-            return Recipe.from_bytes(path.read_bytes(), str(path))
+            return Recipe.from_bytes(path.read_bytes(), blob, str(path))
         except FileNotFoundError:
             return None
 

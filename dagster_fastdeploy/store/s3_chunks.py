@@ -156,7 +156,7 @@ class S3Chunks:
                 if error_code(e) in MISSING:
                     return None
                 raise
-        return Recipe.from_bytes(data, self._where(key))
+        return Recipe.from_bytes(data, blob, self._where(key))
 
     def write_recipe(self, blob: str, data: bytes) -> None:
         from botocore.exceptions import ClientError
