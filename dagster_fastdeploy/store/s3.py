@@ -3,49 +3,42 @@
 jitter; `AWS_MAX_ATTEMPTS` overrides the attempt count), and s3transfer's multipart transfers
 with concurrency for large blobs.
 
-Blobs are written create-only (`If-None-Match: *` on the PUT, or on CompleteMultipartUpload),
-and S3 makes an object visible only once its upload is complete, so an interrupted upload never
-shows under a blob's key. A deployment record is updated with compare-and-swap: a conditional
-PUT with `If-Match: <etag>` of the record that was read (or `If-None-Match: *` when there was
-none), retried from a fresh read on PreconditionFailed / ConditionalRequestConflict.
+Blobs, recipes and chunks are written create-only (`If-None-Match: *` on the PUT, or on
+CompleteMultipartUpload), and S3 makes an object visible only once its upload is complete, so an
+interrupted upload never shows under a final key. Chunked blobs: s3_chunks.py; deployment
+records (compare-and-swap with conditional PUTs): s3_records.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
 from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
 from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
-from dagster_fastdeploy.store.documents import parse_document, parse_record
+from dagster_fastdeploy.store.documents import parse_document
 from dagster_fastdeploy.store.keys import (
     BLOBS,
     CHUNKS,
-    DEPLOYMENTS,
     DEPS_INDEX,
     blob_key,
-    deployment_prefix,
     index_key,
     recipe_key,
-    record_key,
 )
-from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 from dagster_fastdeploy.store.s3_chunks import S3Chunks
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code, s3_errors
+from dagster_fastdeploy.store.s3_records import S3Records
 from dagster_fastdeploy.store.s3_transfer import ProgressSubscriber, transfer_manager
 
-MAX_RECORD_ATTEMPTS = 50
 
-
-class S3Store(S3Chunks, Store):
+class S3Store(S3Chunks, S3Records, Store):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
         import boto3
         from botocore.config import Config
@@ -263,70 +256,3 @@ class S3Store(S3Chunks, Store):
     def delete_deps_index(self, key: str) -> None:
         with self._errors("deleting a deps index entry"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(index_key(key)))
-
-    # -- deployment records --------------------------------------------------------------------
-    def read_record(self, deployment: str, location: str) -> DeploymentRecord | None:
-        key = self._key(record_key(deployment, location))
-        found = self._get_json(key)
-        return parse_record(found[0], f"s3://{self.bucket}/{key}") if found else None
-
-    def list_locations(self, deployment: str) -> list[str]:
-        prefix = deployment_prefix(deployment)
-        start = len(self._key(prefix))
-        names = []
-        for page in self._list(prefix, delimiter="/"):
-            for obj in page.get("Contents", []):
-                name = obj["Key"][start:]
-                if name.endswith(".json"):
-                    names.append(name[: -len(".json")])
-        return sorted(names)
-
-    def list_deployments(self) -> list[str]:
-        start = len(self._key(f"{DEPLOYMENTS}/"))
-        names = []
-        for page in self._list(f"{DEPLOYMENTS}/", delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                names.append(common["Prefix"][start:].rstrip("/"))
-        return sorted(names)
-
-    def append_version(
-        self, deployment: str, location: str, make_entry: Callable[[int], VersionEntry]
-    ) -> DeploymentRecord:
-        from botocore.exceptions import ClientError
-
-        key = self._key(record_key(deployment, location))
-        for attempt in range(MAX_RECORD_ATTEMPTS):
-            found = self._get_json(key)
-            if found:
-                record = parse_record(found[0], f"s3://{self.bucket}/{key}")
-                condition = {"IfMatch": found[1]}
-            else:
-                record = DeploymentRecord(deployment=deployment, location=location)
-                condition = {"IfNoneMatch": "*"}
-            record.history.append(make_entry(record.next_version))
-            body = json.dumps(record.to_dict(), indent=2).encode()
-            with self._errors(f"writing the record of {deployment}/{location}"):
-                try:
-                    self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentType="application/json",
-                        **condition,
-                    )
-                    return record
-                except ClientError as e:
-                    if error_code(e) not in CONFLICT | MISSING:
-                        raise
-            # someone else wrote in between: back off a little, then start from theirs
-            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
-        raise StoreError(
-            f"could not append to the record of {deployment}/{location} in {self.url} after "
-            f"{MAX_RECORD_ATTEMPTS} attempts: too many deploys of this location at once"
-        )
-
-    def remove_location(self, deployment: str, location: str) -> None:
-        with self._errors(f"removing {deployment}/{location}"):
-            self.client.delete_object(
-                Bucket=self.bucket, Key=self._key(record_key(deployment, location))
-            )
