@@ -49,16 +49,17 @@ def preload(modules: list[str]) -> int:
     return failed
 
 
-def modules_under(prefix: str) -> list[str]:
-    """Modules imported from the environment at `prefix` (its deps, never the user's source), in
-    the order they were imported: what a standby of this environment imports ahead next time."""
-    root = os.path.abspath(prefix) + os.sep
+def modules_under(prefix: str, imported_before: set[str]) -> list[str]:
+    """Modules imported from the environment at `prefix` (its deps, never the user's source)
+    since `imported_before`, in the order they were imported: what a standby of this
+    environment imports ahead next time."""
+    root = os.path.join(os.path.abspath(prefix), "")
     names = []
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if name == "__main__" or name.startswith("_loader") or not path:
+        if name in imported_before or name == "__main__" or name.startswith("_loader"):
             continue
-        if os.path.abspath(path).startswith(root):
+        path = getattr(module, "__file__", None)
+        if path and path.startswith(root):
             names.append(name)
     return names
 

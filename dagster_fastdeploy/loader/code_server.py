@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     request = message["load"]
     load_started = time.perf_counter()
+    imported_before = set(sys.modules)
     try:
         server = _loader_dagster.start_code_server(request, logger)
     except BaseException as exc:  # the user's code failed to load: report it, exit non-zero
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "import_s": import_s,
             "load_s": time.perf_counter() - load_started,
             "definitions": definitions,
-            "deps_modules": _loader_dagster.modules_under(sys.prefix),
+            "deps_modules": _loader_dagster.modules_under(sys.prefix, imported_before),
         },
     )
     wait_for_stop(server)

@@ -201,7 +201,7 @@ class CodeServerProcess:
                     self._crash_error(f"the code server did not {what} within {timeout:.0f} s")
                 )
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.02)
+            delay = min(delay * 1.5, 0.005)
 
     def _crash_error(self, message: str) -> dict[str, Any]:
         tail = ""
