@@ -31,6 +31,7 @@ class Lines:
     """The dev command's output, line by line, read on a thread."""
 
     def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, args=(proc,), daemon=True).start()
@@ -46,12 +47,15 @@ class Lines:
             try:
                 line = self.lines.get(timeout=0.5)
             except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break  # it exited: nothing more will be printed
                 continue
             self.seen.append(line)
             if text in line:
                 return line
         raise AssertionError(
-            f"{text!r} not printed within {timeout}s; got:\n" + "\n".join(self.seen)
+            f"{text!r} not printed (exit code {self.proc.poll()}, waited up to {timeout}s); "
+            "got:\n" + "\n".join(self.seen)
         )
 
 
