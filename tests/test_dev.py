@@ -34,7 +34,8 @@ class Lines:
         self.proc = proc
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.reader.start()
 
     def _read(self, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -47,8 +48,8 @@ class Lines:
             try:
                 line = self.lines.get(timeout=0.5)
             except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break  # it exited: nothing more will be printed
+                if not self.reader.is_alive() and self.lines.empty():
+                    break  # its output is closed: nothing more will be printed
                 continue
             self.seen.append(line)
             if text in line:
