@@ -101,6 +101,15 @@ def start_code_server(python_bin: Path, module: str, cwd: Path) -> tuple[subproc
     return proc, port
 
 
+def start_until_answered(python_bin: Path, module: str, cwd: Path) -> None:
+    """A cold `dagster api grpc`, from process start until it answers a ping; then stopped."""
+    proc, port = start_code_server(python_bin, module, cwd)
+    try:
+        wait_until(lambda: grpc_answers(port), timeout=180)
+    finally:
+        stop(proc)
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -135,11 +144,7 @@ def image_rebuild(
             with run.step("pip_install_project"):
                 subprocess.run([*pip, "--no-deps", str(project_dir)], check=True)
             with run.step("start"):
-                proc, port = start_code_server(venv / "bin" / "python", module, project_dir)
-                try:
-                    wait_until(lambda: grpc_answers(port), timeout=180)
-                finally:
-                    stop(proc)
+                start_until_answered(venv / "bin" / "python", module, project_dir)
 
         scenario.measure(body)
         if i < runs - 1:
@@ -154,11 +159,7 @@ def image_restart(
 
         def body(run: Run) -> None:
             with run.step("start"):
-                proc, port = start_code_server(venv / "bin" / "python", module, project_dir)
-                try:
-                    wait_until(lambda: grpc_answers(port), timeout=180)
-                finally:
-                    stop(proc)
+                start_until_answered(venv / "bin" / "python", module, project_dir)
 
         scenario.measure(body)
 
