@@ -176,7 +176,9 @@ class EndpointProbe:
         )
         from dagster._serdes import deserialize_value
 
-        listed = deserialize_value(self.client.list_repositories())
+        from dagster._grpc.types import ListRepositoriesResponse
+
+        listed = deserialize_value(self.client.list_repositories(), ListRepositoriesResponse)
         origin = GrpcServerCodeLocationOrigin(
             host=self.host, port=self.port, location_name=self.location
         )
