@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,9 +175,8 @@ class EndpointProbe:
             GrpcServerCodeLocationOrigin,
             RemoteRepositoryOrigin,
         )
-        from dagster._serdes import deserialize_value
-
         from dagster._grpc.types import ListRepositoriesResponse
+        from dagster._serdes import deserialize_value
 
         listed = deserialize_value(self.client.list_repositories(), ListRepositoriesResponse)
         origin = GrpcServerCodeLocationOrigin(
@@ -202,12 +202,21 @@ def add_asset(project: Path, name: str) -> None:
         )
 
 
-def add_dependency(project: Path, requirement: str) -> None:
+def locked_pins(deps_pex: Path) -> list[str]:
+    """The `name==version` pins a built deps.pex holds (its PEX-INFO requirements)."""
+    with zipfile.ZipFile(deps_pex) as pex:
+        return list(json.loads(pex.read("PEX-INFO"))["requirements"])
+
+
+def add_dependency(project: Path, requirement: str, keep_pins_of: Path) -> None:
+    """Add one dependency the way a project with a lock file does: every other dependency stays
+    at the version the previous deps.pex has (a fresh resolve could move them: the index moves
+    on)."""
     pyproject = project / "pyproject.toml"
+    added = [requirement, *locked_pins(keep_pins_of)]
+    lines = "".join(f"  {json.dumps(r)},\n" for r in added)
     text = pyproject.read_text()
-    pyproject.write_text(
-        text.replace("dependencies = [", f'dependencies = [\n  "{requirement}",', 1)
-    )
+    pyproject.write_text(text.replace("dependencies = [\n", f"dependencies = [\n{lines}", 1))
 
 
 def memory_of(pid: int) -> dict[str, int]:

@@ -113,9 +113,13 @@ def deps_change(scenario: Scenario, warm: WarmLocation, runs: int) -> None:
         warm.edits += 1
         name = f"bench_asset_{warm.edits}"
 
-        def body(run: Run, requirement: str = requirement, name: str = name) -> None:
+        previous = Path(warm.sandbox.cli("build", str(warm.project))["deps"]["path"])
+
+        def body(
+            run: Run, requirement: str = requirement, name: str = name, previous: Path = previous
+        ) -> None:
             with run.step("save"):
-                add_dependency(warm.project, requirement)
+                add_dependency(warm.project, requirement, keep_pins_of=previous)
                 add_asset(warm.project, name)
             with run.step("deploy"):
                 result = warm.deploy(run)
