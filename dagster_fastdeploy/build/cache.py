@@ -30,6 +30,9 @@ def atomic_directory(target: Path) -> Iterator[Path | None]:
     On a clean exit the work directory becomes `target` in one rename. On an error it is removed
     and `target` is left as it was.
     """
+    if target.exists():  # entries appear by one rename: one that exists is complete
+        yield None
+        return
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)

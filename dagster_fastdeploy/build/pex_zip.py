@@ -78,9 +78,9 @@ class PexBootstrap:
 
 
 def pex_version() -> str:
-    from importlib.metadata import version
+    from pex.version import __version__  # 1 ms; importlib.metadata costs 30 ms of CLI start
 
-    return version("pex")
+    return str(__version__)
 
 
 def load_bootstrap(python: str) -> PexBootstrap:
