@@ -24,7 +24,7 @@ from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event
 from dagster_fastdeploy.runtime.ports import LocationPorts
 from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
-from dagster_fastdeploy.runtime.standby import StandbyPool
+from dagster_fastdeploy.runtime.standby import StandbyPool, standby_supported
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name
 
@@ -54,6 +54,9 @@ class Host:
         ports_file = data_dir / f"ports-{self.deployment}-{control_port}.json"
         self.ports = LocationPorts(ports_file, location_ports, bind_host)
         settings = settings or RolloutSettings()
+        if standby and not standby_supported():
+            log_event("standby.unavailable", reason="no SOCK_SEQPACKET or pidfd: cold starts")
+            standby = False
         pool = StandbyPool(data_dir, run_root, settings.start_timeout) if standby else None
         self.rollouts = Rollouts(Environments(data_dir, store), run_root, settings, pool)
         self._locations: dict[str, LocationState] = {}

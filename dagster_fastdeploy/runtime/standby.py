@@ -172,6 +172,11 @@ class Standby:
         return dict(json.loads(reply))
 
 
+def standby_supported() -> bool:
+    """Forked code servers need unix SOCK_SEQPACKET sockets and pidfds (Linux 5.3+)."""
+    return hasattr(socket, "SOCK_SEQPACKET") and hasattr(os, "pidfd_open")
+
+
 class StandbyPool:
     """One standby per deps environment in use; see the module docstring."""
 
