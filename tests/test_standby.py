@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
-from tests.test_host import asset_keys_through_dagster, endpoint_port, wait_until_gone
+from tests.test_host import asset_keys_through_dagster, endpoint_port, run_cli, wait_until_gone
 
 LOCATION = "example_project"
 
@@ -62,6 +62,9 @@ def test_a_source_only_deploy_is_served_by_the_standby_which_stays_ready(
     assert after["handovers"] == 2
     events = [e["event"] for e in host.log() if e.get("event", "").startswith("standby.")]
     assert events.count("standby.handover") == 2 and "standby.ready" in events
+    wait_until_gone(first["code_server_pid"])  # v1 drains and stops after the switch
+    readable = run_cli("status", "--server", host.address).stdout
+    assert f"ready, pid {standby['pid']}, 1 code servers forked from it" in readable
 
 
 def test_the_standby_never_imports_user_code_and_preloads_what_the_last_version_used(

@@ -74,6 +74,11 @@ def status(server: str, as_json: bool) -> None:
         click.echo(json.dumps(shown, indent=2))
         return
     click.echo(format_status(answer["locations"]))
+    for standby in (answer.get("standby") or {}).get("environments", []):
+        click.echo(
+            f"standby {standby['environment'][:19]}: {standby['state']}, pid {standby['pid']}, "
+            f"{len(standby['code_servers'])} code servers forked from it"
+        )
 
 
 def format_status(locations: list[dict[str, Any]]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -145,6 +146,7 @@ class Standby:
             self.server.process.wait(10)
         except subprocess.TimeoutExpired:
             self.server.kill()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def describe(self) -> dict[str, Any]:
         return {
