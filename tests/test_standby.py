@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -156,3 +157,25 @@ def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
     host.kill9()
     wait_until_gone(standby["pid"])
     wait_until_gone(result["code_server_pid"])
+
+
+def test_a_standby_that_dies_is_replaced_and_its_code_servers_keep_serving(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    first = deploy(host, project_copy.publish(file_store).version)
+    (standby,) = standbys(host)["environments"]
+    os.kill(standby["pid"], signal.SIGKILL)
+    wait_until_gone(standby["pid"])
+    # the code server forked from it still answers
+    keys, server_id = asset_keys_through_dagster(endpoint_port(first))
+    assert "raw_orders" in keys and server_id == first["server_id"]
+
+    project_copy.add_asset("after_the_standby_died")
+    second = deploy(host, project_copy.publish(file_store).version)
+    assert {"standby_start", "handover"} <= set(second["steps"])
+    (replacement,) = standbys(host)["environments"]
+    assert replacement["pid"] != standby["pid"] and replacement["state"] == "ready"
+    assert parent_of(second["code_server_pid"]) == replacement["pid"]
+    assert "after_the_standby_died" in asset_keys_through_dagster(endpoint_port(second))[0]
+    assert any(e.get("event") == "standby.exited" for e in host.log())
