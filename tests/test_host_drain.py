@@ -100,5 +100,10 @@ def test_a_call_running_during_the_swap_finishes_on_the_old_version(
     caller.join(300)
     assert answers == ["evaluated by v1"]
     wait_until_gone(old["code_server_pid"])  # stopped once the call finished
-    steps = [e for e in host.log() if e.get("event") == "rollout.step" and e["version"] == 1]
+    deadline = time.monotonic() + 60  # the stop step is logged once the host saw the exit
+    while True:
+        steps = [e for e in host.log() if e.get("event") == "rollout.step" and e["version"] == 1]
+        if {"drain", "stop"} <= {e["step"] for e in steps} or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert {"drain", "stop"} <= {e["step"] for e in steps}

@@ -131,7 +131,10 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
     (standby_113,) = standbys(host)["environments"]
     assert standby_113["environment"] != standby_112["environment"]
     assert parent_of(on_113["code_server_pid"]) == standby_113["pid"]
-    stopped = [e for e in host.log() if e.get("event") == "standby.stopped"]
+    deadline = time.monotonic() + 60
+    while not (stopped := [e for e in host.log() if e.get("event") == "standby.stopped"]):
+        assert time.monotonic() < deadline, "no standby.stopped event"  # logged after its exit
+        time.sleep(0.1)
     assert [e["environment"] for e in stopped] == [standby_112["environment"]]
 
 

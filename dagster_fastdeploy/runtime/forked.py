@@ -10,7 +10,6 @@ import os
 import select
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ class ForkedChild:
         self.stdin = os.fdopen(stdin_fd, "wb")
         self.returncode: int | None = None
         self._exit_file = exit_file
-        self._lock = threading.Lock()  # status, reconcile and retire threads all poll
         self._pidfd: int | None
         try:
             self._pidfd = os.pidfd_open(pid)
@@ -50,20 +48,12 @@ class ForkedChild:
         self.send_signal(signal.SIGKILL)
 
     def _exited(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if self._pidfd is None:
-                    return True
-                ready, _, _ = select.select([self._pidfd], [], [], 0)
-                if ready:
-                    os.close(self._pidfd)
-                    self._pidfd = None
-                    return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            wait = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
-            select.select([], [], [], wait)
+        """Whether the process has exited, waiting up to `timeout` seconds (None: forever).
+        The pidfd stays open until this handle is collected, so several threads may wait."""
+        if self._pidfd is None:
+            return True
+        ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        return bool(ready)
 
     def _read_returncode(self) -> int:
         """The standby writes the exit status once it has reaped the child; -1 if unknown."""
