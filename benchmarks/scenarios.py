@@ -30,6 +30,8 @@ def _deploy(sandbox: Sandbox, project: Path, host: Host, run: Run, *extra: str) 
     for step, seconds in (result.get("seconds") or {}).items():
         if step != "total":
             run.steps[f"deploy.{step}"] = run.steps.get(f"deploy.{step}", 0.0) + seconds
+    for step, seconds in (result.get("rollout_steps") or {}).items():  # the host's own steps
+        run.steps[f"host.{step}"] = run.steps.get(f"host.{step}", 0.0) + seconds
     run.bytes_uploaded = (run.bytes_uploaded or 0) + int(result.get("bytes_uploaded", 0))
     return result
 

@@ -51,6 +51,7 @@ class DeployResult:
                 server_id=rollout.get("server_id"),
                 endpoint=rollout.get("endpoint"),
                 error=rollout.get("error"),
+                rollout_steps=rollout.get("steps") or {},
             )
         return data
 

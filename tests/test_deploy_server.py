@@ -36,6 +36,8 @@ def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
     assert (v1["version"], v1["state"]) == (1, "serving")
     assert v1["server_id"] and v1["endpoint"]
     assert "rollout" in v1["seconds"]
+    # the host's own steps, for a user asking where the rollout's time went
+    assert {"fetch", "materialize", "load", "switch"} <= set(v1["rollout_steps"])
 
     edit(example_copy, "a one-line change")
     second = run_cli("deploy", str(example_copy), "--store", file_store_url, *server)
