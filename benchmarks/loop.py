@@ -175,30 +175,8 @@ def run_all(work: Path, quick: bool, only: set[str] | None = None) -> dict[str, 
         "scenarios": {k: v.to_dict() for k, v in found.items()},
     }
     result["ratios"] = report.ratios(result["scenarios"])
-    result["notes"] = notes + targets(result["scenarios"])
+    result["notes"] = notes + report.targets(result["scenarios"])
     return result
-
-
-def targets(s: dict[str, Any]) -> list[str]:
-    """Where a target of issue 6 is missed, say by how much."""
-    notes = []
-    edit = s["source_edit"].get("median_s")
-    if edit:
-        verdict = "met" if edit < 0.5 else f"missed by {edit - 0.5:.3f} s"
-        notes.append(f"source_edit median {edit:.3f} s against the 0.5 s target: {verdict}.")
-        for base, factor in (("image_rebuild", 20), ("image_restart", 3)):
-            other = s[base].get("median_s")
-            if other:
-                ratio = other / edit
-                verdict = "met" if ratio >= factor else f"missed ({ratio:.1f}x)"
-                notes.append(f"{base} / source_edit = {ratio:.1f}x against {factor}x: {verdict}.")
-    deps = s["deps_change"]
-    if deps.get("bytes_uploaded") is not None and deps.get("deps_pex_bytes"):
-        notes.append(
-            f"deps_change uploaded {deps['bytes_uploaded'] / 1e6:.1f} MB; the whole deps.pex is "
-            f"{deps['deps_pex_bytes'] / 1e6:.1f} MB."
-        )
-    return notes
 
 
 def main(argv: list[str] | None = None) -> int:
