@@ -299,8 +299,14 @@ def _http_ok(url: str) -> bool:
         return bool(response.status == 200)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so that `kill` stops everything, as Ctrl-C does
+
+
 def run_dev(options: DevOptions, echo: Callable[[str], None]) -> None:
     loop = DevLoop(options, echo)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     with suppress(KeyboardInterrupt):
         loop.run()
     echo("stopped: host, code servers and webserver")
