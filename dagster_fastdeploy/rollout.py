@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from dagster_fastdeploy.errors import HostError
-
-
-def read_token(token_file: Path | None) -> str | None:
-    """The control token from `--token-file`; None lets the client read
-    `DAGSTER_FASTDEPLOY_TOKEN`."""
-    if token_file is None:
-        return None
-    try:
-        return token_file.read_text().strip()
-    except OSError as e:
-        raise HostError(f"cannot read the token file {token_file}: {e}") from e
 
 
 def roll_out(

@@ -136,8 +136,8 @@ def deploy(
 ) -> None:
     """Build PROJECT_DIR, upload what the store lacks, and record a new version."""
     from dagster_fastdeploy.deploy import deploy_project
-    from dagster_fastdeploy.rollout import read_token
     from dagster_fastdeploy.store import open_store
+    from dagster_fastdeploy.token import read_token
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)
@@ -195,8 +195,8 @@ def rollback(
 ) -> None:
     """Record a new version of LOCATION that serves an earlier version's code."""
     from dagster_fastdeploy.rollback import rollback_location
-    from dagster_fastdeploy.rollout import read_token
     from dagster_fastdeploy.store import open_store
+    from dagster_fastdeploy.token import read_token
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)

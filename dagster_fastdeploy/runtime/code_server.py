@@ -52,6 +52,36 @@ def child_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PEX_")}
 
 
+def launch_loader(
+    python: Path,
+    run_dir: Path,
+    log_path: Path,
+    args: list[str],
+    what: str,
+    stdin: Any = subprocess.PIPE,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen:
+    """Start `<env python> loader/code_server.py ARGS` in `run_dir`, its output in `log_path`,
+    in a session of its own (a Ctrl-C on the host's terminal is the host's to handle)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (the child owns it from here)
+    try:
+        return subprocess.Popen(
+            [str(python), str(LOADER_SCRIPT), *args],
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=run_dir,
+            env=child_environment(),
+            pass_fds=pass_fds,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise HostError(f"could not start {what} with {python}: {e}") from e
+    finally:
+        log.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -98,26 +128,11 @@ class CodeServerProcess:
     def spawn(
         cls, python: Path, run_dir: Path, preload: list[str] | None = None
     ) -> CodeServerProcess:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = run_dir / "code_server.log"
-        log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (the child owns it from here)
-        cmd = [str(python), str(LOADER_SCRIPT), "--warm-file", str(run_dir / "warm.json")]
+        args = ["--warm-file", str(run_dir / "warm.json")]
         if preload:
-            cmd += ["--preload", ",".join(preload)]
-        try:
-            process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=run_dir,
-                env=child_environment(),
-                start_new_session=True,  # a Ctrl-C on the host's terminal is the host's to handle
-            )
-        except OSError as e:
-            raise HostError(f"could not start a code server with {python}: {e}") from e
-        finally:
-            log.close()
+            args += ["--preload", ",".join(preload)]
+        log_path = run_dir / "code_server.log"
+        process = launch_loader(python, run_dir, log_path, args, "a code server")
         return cls(process, run_dir, log_path)
 
     def wait_warm(self, timeout: float) -> dict[str, Any]:

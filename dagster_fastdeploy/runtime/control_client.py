@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.token import TOKEN_ENV
 
 SERVICE = "dagster_fastdeploy.Control"
-TOKEN_ENV = "DAGSTER_FASTDEPLOY_TOKEN"
 DEFAULT_CONTROL_ADDRESS = "127.0.0.1:4270"
 
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_fastdeploy.errors import HostError
-from dagster_fastdeploy.runtime.control_client import TOKEN_ENV
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
 from dagster_fastdeploy.runtime.ports import parse_port_range
 from dagster_fastdeploy.runtime.rollout import RolloutSettings
+from dagster_fastdeploy.token import TOKEN_ENV, read_token
 
 
 @dataclass
@@ -27,18 +27,6 @@ class ServeOptions:
     standby: bool
     reconcile_interval: float
     load_timeout: float
-
-
-def read_token(token_file: Path | None) -> str | None:
-    if token_file is not None:
-        try:
-            token = token_file.read_text().strip()
-        except OSError as e:
-            raise HostError(f"cannot read the token file {token_file}: {e}") from e
-        if not token:
-            raise HostError(f"the token file {token_file} is empty: put the token in it")
-        return token
-    return os.environ.get(TOKEN_ENV) or None
 
 
 def serve(options: ServeOptions) -> None:

@@ -24,13 +24,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.runtime.code_server import (
-    LOADER_SCRIPT,
     CodeServerProcess,
-    child_environment,
+    launch_loader,
 )
 from dagster_fastdeploy.runtime.environments import Environment
 from dagster_fastdeploy.runtime.forked import ForkedChild
@@ -54,30 +53,21 @@ class Standby:
         preload_file = run_dir / "preload.json"
         preload_file.write_text(json.dumps(preload))
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        log: IO[bytes] = open(run_dir / "standby.log", "ab")  # noqa: SIM115
-        cmd = [
-            str(python), str(LOADER_SCRIPT),
+        args = [
             "--warm-file", str(run_dir / "warm.json"),
             "--preload-file", str(preload_file),
             "--fork-server", str(child_end.fileno()),
         ]  # fmt: skip
         try:
-            process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=run_dir,
-                env=child_environment(),
-                pass_fds=(child_end.fileno(),),
-                start_new_session=True,
-            )
-        except OSError as e:
+            process = launch_loader(
+                python, run_dir, run_dir / "standby.log", args, "a standby",
+                stdin=subprocess.DEVNULL, pass_fds=(child_end.fileno(),),
+            )  # fmt: skip
+        except HostError:
             host_end.close()
-            raise HostError(f"could not start a standby with {python}: {e}") from e
+            raise
         finally:
             child_end.close()
-            log.close()
         self.socket = host_end
         self.server = CodeServerProcess(process, run_dir, run_dir / "standby.log")
 
