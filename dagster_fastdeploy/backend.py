@@ -59,7 +59,7 @@ def build_sdist(sdist_directory: str, config_settings: dict[str, Any] | None = N
 def _build_pex_outputs() -> None:
     if os.environ.get(SKIP_PEX_ENV, "").lower() in ("1", "true", "yes"):
         return
-    from dagster_fastdeploy.build import build_project
+    from dagster_fastdeploy.builder import build_project
     from dagster_fastdeploy.errors import FastDeployError
 
     try:

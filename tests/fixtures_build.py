@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult, build_project
+from dagster_fastdeploy.builder import BuildResult, build_project
 
 TEST_PROJECTS = Path(__file__).resolve().parent / "projects"
 

@@ -271,7 +271,7 @@ class ProjectCopy:
         self._builds = 0
 
     def build(self) -> Any:
-        from dagster_fastdeploy.build import build_project
+        from dagster_fastdeploy.builder import build_project
 
         self._builds += 1
         return build_project(self.root, out_dir=self.root.parent / f"build-{self._builds}")

@@ -20,7 +20,7 @@ from typing import Callable
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult, build_project
+from dagster_fastdeploy.builder import BuildResult, build_project
 
 # A small pure-Python dependency that neither dagster nor pandas pulls in.
 SMALL_DEPENDENCY = "toolz"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster_fastdeploy.build import BuildResult
+from dagster_fastdeploy.builder import BuildResult
 
 CLI = [sys.executable, "-m", "dagster_fastdeploy.cli", "build"]
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import (
+from dagster_fastdeploy.builder import (
     BuildResult,
     build_project,
     deps_index_entry,
     deps_input_hash,
 )
-from dagster_fastdeploy.build.cache import cache_root
-from dagster_fastdeploy.build.deps_pex import build_deps_pex
-from dagster_fastdeploy.build.lock import lock
-from dagster_fastdeploy.build.requirements import DeclaredDeps
-from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.builder.cache import cache_root
+from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+from dagster_fastdeploy.builder.lock import lock
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
 
 
 def _forbid_resolving_and_pex(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,8 +28,8 @@ def _forbid_resolving_and_pex(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_pex(*args, **kwargs):
         raise AssertionError("pex ran for deps")
 
-    monkeypatch.setattr("dagster_fastdeploy.build.deps.lock", no_resolve)
-    monkeypatch.setattr("dagster_fastdeploy.build.deps_pex.build_deps_pex", no_pex)
+    monkeypatch.setattr("dagster_fastdeploy.builder.deps.lock", no_resolve)
+    monkeypatch.setattr("dagster_fastdeploy.builder.deps_pex.build_deps_pex", no_pex)
 
 
 def test_second_build_runs_no_resolver_and_no_pex_for_deps(
@@ -126,7 +126,7 @@ def test_find_links_reach_both_the_resolver_and_pex(tmp_path: Path) -> None:
     import sys
     import zipfile
 
-    from dagster_fastdeploy.build.project_wheel import build_wheel
+    from dagster_fastdeploy.builder.project_wheel import build_wheel
 
     package = tmp_path / "only-here"
     (package / "only_here").mkdir(parents=True)
@@ -158,7 +158,7 @@ def test_the_store_knowing_the_same_pins_spares_the_deps_build(
     pyproject.write_text(pyproject.read_text().replace('"pandas",', '"pandas>=1.0",'))
     monkeypatch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "empty_cache"))
     monkeypatch.setattr(
-        "dagster_fastdeploy.build.deps_pex.build_deps_pex",
+        "dagster_fastdeploy.builder.deps_pex.build_deps_pex",
         lambda *a, **k: pytest.fail("pex ran although the store has these pins"),
     )
     index = {f"locked-{example_build.manifest.deps_locked_hash}": deps_index_entry(example_build)}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult
+from dagster_fastdeploy.builder import BuildResult
 
 CLI = [sys.executable, "-m", "dagster_fastdeploy.cli"]
 

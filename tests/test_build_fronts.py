@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult, build_project
+from dagster_fastdeploy.builder import BuildResult, build_project
 from dagster_fastdeploy.manifest import Manifest
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult, build_project
+from dagster_fastdeploy.builder import BuildResult, build_project
 
 LOCKED_DAGSTER = "1.13.28"
 
@@ -87,7 +87,7 @@ def test_pylock_with_the_same_pins_reuses_the_same_deps_pex(
     def no_pex(*args, **kwargs):
         raise AssertionError("pex ran although the same pins were built already")
 
-    monkeypatch.setattr("dagster_fastdeploy.build.deps_pex.build_deps_pex", no_pex)
+    monkeypatch.setattr("dagster_fastdeploy.builder.deps_pex.build_deps_pex", no_pex)
     result = build_project(project, out_dir=tmp_path / "out")
     assert result.manifest.deps_locked_hash == uv_lock_build.manifest.deps_locked_hash
     assert result.manifest.deps == uv_lock_build.manifest.deps
@@ -97,10 +97,10 @@ def test_pylock_with_the_same_pins_reuses_the_same_deps_pex(
 def test_pex_lock_pins_deps(tmp_path: Path) -> None:
     """A pex lock (`pex3 lock create`) is used as it is: `six` floats in the declared
     requirements, the lock pins 1.15.0. (A small set: a pex lock of dagster takes minutes.)"""
-    from dagster_fastdeploy.build.deps_pex import build_deps_pex
-    from dagster_fastdeploy.build.lock import lock
-    from dagster_fastdeploy.build.requirements import DeclaredDeps
-    from dagster_fastdeploy.build.target import BuildTarget
+    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+    from dagster_fastdeploy.builder.lock import lock
+    from dagster_fastdeploy.builder.requirements import DeclaredDeps
+    from dagster_fastdeploy.builder.target import BuildTarget
 
     subprocess.run(
         [

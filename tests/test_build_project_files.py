@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build.project_files import project_files
+from dagster_fastdeploy.builder.project_files import project_files
 
 FILES = {
     "pyproject.toml": "",

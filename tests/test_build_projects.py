@@ -8,8 +8,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from dagster_fastdeploy.build import BuildResult, build_project
-from dagster_fastdeploy.build.pex_zip import BOOTSTRAP_DIR
+from dagster_fastdeploy.builder import BuildResult, build_project
+from dagster_fastdeploy.builder.pex_zip import BOOTSTRAP_DIR
 
 
 def user_entries(result: BuildResult) -> set[str]:

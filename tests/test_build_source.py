@@ -10,8 +10,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from dagster_fastdeploy.build import BuildResult, build_project
-from dagster_fastdeploy.build.pex_zip import BOOTSTRAP_DIR, reference_flags
+from dagster_fastdeploy.builder import BuildResult, build_project
+from dagster_fastdeploy.builder.pex_zip import BOOTSTRAP_DIR, reference_flags
 
 PEX_OWN_ENTRIES = {"PEX-INFO", "__main__.py", "__pex__/", "__pex__/__init__.py"}
 

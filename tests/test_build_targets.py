@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult, build_project
-from dagster_fastdeploy.build.interpreters import find_python
-from dagster_fastdeploy.build.platforms import complete_platform, platform_tags
-from dagster_fastdeploy.build.target import uv_platform
+from dagster_fastdeploy.builder import BuildResult, build_project
+from dagster_fastdeploy.builder.interpreters import find_python
+from dagster_fastdeploy.builder.platforms import complete_platform, platform_tags
+from dagster_fastdeploy.builder.target import uv_platform
 from dagster_fastdeploy.errors import ConfigError
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_fastdeploy.build import BuildResult
+from dagster_fastdeploy.builder import BuildResult
 from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.base import Store
@@ -165,7 +165,7 @@ def test_a_missing_chunk_is_named_on_read(
 KILLED_MID_DEPLOY = """
 import os, signal, sys
 from pathlib import Path
-from dagster_fastdeploy.deploy import deploy_project
+from dagster_fastdeploy.actions.deploy import deploy_project
 from dagster_fastdeploy.store import open_store
 
 def progress_for(name, size):

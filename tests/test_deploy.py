@@ -131,7 +131,7 @@ def test_two_deploys_of_one_location_at_the_same_moment_both_land(
 KILL_DURING_DEPS_UPLOAD = """
 import os, signal, sys
 from pathlib import Path
-from dagster_fastdeploy.deploy import deploy_project
+from dagster_fastdeploy.actions.deploy import deploy_project
 from dagster_fastdeploy.store import open_store
 
 def progress_for(name, size):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dagster_fastdeploy.build import build_project
+from dagster_fastdeploy.builder import build_project
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.s3 import S3Store
 from tests.fixtures_store import free_port

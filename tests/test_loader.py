@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dagster_fastdeploy.manifest import Manifest
-from dagster_fastdeploy.runtime.code_server import (
+from dagster_fastdeploy.runtime.code_server_process import (
     LOADER_SCRIPT,
     CodeServerProcess,
     LoadFailed,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from dagster_fastdeploy.actions.gc import collect_garbage
+from dagster_fastdeploy.actions.rollback import NothingToRollBackError, rollback_location
 from dagster_fastdeploy.errors import StoreError
-from dagster_fastdeploy.gc import collect_garbage
 from dagster_fastdeploy.manifest import pex_tag
-from dagster_fastdeploy.rollback import NothingToRollBackError, rollback_location
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry

@@ -52,7 +52,7 @@ def build(
     as_json: bool,
 ) -> None:
     """Build PROJECT_DIR into deps-<sha256>.pex, source-<sha256>.pex and manifest.json."""
-    from dagster_fastdeploy.build import build_project
+    from dagster_fastdeploy.builder import build_project
 
     with _progress(live=not as_json and sys.stderr.isatty()) as progress:
         result = build_project(

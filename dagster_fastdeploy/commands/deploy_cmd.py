@@ -135,9 +135,9 @@ def deploy(
     as_json: bool,
 ) -> None:
     """Build PROJECT_DIR, upload what the store lacks, and record a new version."""
-    from dagster_fastdeploy.deploy import deploy_project
+    from dagster_fastdeploy.actions.deploy import deploy_project
+    from dagster_fastdeploy.runtime.control_token import read_token
     from dagster_fastdeploy.store import open_store
-    from dagster_fastdeploy.token import read_token
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)
@@ -194,9 +194,9 @@ def rollback(
     as_json: bool,
 ) -> None:
     """Record a new version of LOCATION that serves an earlier version's code."""
-    from dagster_fastdeploy.rollback import rollback_location
+    from dagster_fastdeploy.actions.rollback import rollback_location
+    from dagster_fastdeploy.runtime.control_token import read_token
     from dagster_fastdeploy.store import open_store
-    from dagster_fastdeploy.token import read_token
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)
@@ -247,7 +247,7 @@ def gc(
     as_json: bool,
 ) -> None:
     """Delete blobs that no kept version of any location references."""
-    from dagster_fastdeploy.gc import collect_garbage
+    from dagster_fastdeploy.actions.gc import collect_garbage
     from dagster_fastdeploy.store import open_store
 
     store = open_store(store_url, endpoint_url=endpoint_url)

@@ -43,7 +43,7 @@ def dev(
     no_standby: bool,
 ) -> None:
     """Serve PROJECT_DIR on a warm host with the Dagster UI and deploy every saved change."""
-    from dagster_fastdeploy.dev import DevOptions, run_dev
+    from dagster_fastdeploy.actions.dev import DevOptions, run_dev
     from dagster_fastdeploy.store import default_store_url
 
     options = DevOptions(

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
-from dagster_fastdeploy.token import TOKEN_ENV
+from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
 
 SERVICE = "dagster_fastdeploy.Control"
 DEFAULT_CONTROL_ADDRESS = "127.0.0.1:4270"
@@ -115,3 +115,13 @@ def _host_error(address: str, method: str, e: Any) -> HostError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return HostError(f"the host at {address} did not answer {method} in time; check its log")
     return HostError(f"the host at {address} refused {method}: {details}")
+
+
+def roll_out(
+    server: str, location: str, version: int, token: str | None, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Ask the host at `server` to serve `location` at `version` and wait for the outcome, for
+    `deploy --server` and `rollback --server`: {state: serving|failed|starting, server_id, error,
+    endpoint, ...}."""
+    with ControlClient(server, token=token) as client:
+        return client.deploy(location, version=version, timeout=timeout)

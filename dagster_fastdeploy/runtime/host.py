@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
-from dagster_fastdeploy.runtime.code_server import claim_run_dir
+from dagster_fastdeploy.runtime.code_server_process import claim_run_dir
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
 from dagster_fastdeploy.runtime.location import LocationState

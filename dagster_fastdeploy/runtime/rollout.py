@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.manifest import Manifest
-from dagster_fastdeploy.runtime.code_server import CodeServerProcess, LoadFailed, LoadRequest
+from dagster_fastdeploy.runtime.code_server_process import (
+    CodeServerProcess,
+    LoadFailed,
+    LoadRequest,
+)
 from dagster_fastdeploy.runtime.endpoint import Backend, StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environment, Environments
 from dagster_fastdeploy.runtime.log import log_event, timed_step

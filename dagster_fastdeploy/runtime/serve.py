@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.runtime.control_token import TOKEN_ENV, read_token
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
 from dagster_fastdeploy.runtime.ports import parse_port_range
 from dagster_fastdeploy.runtime.rollout import RolloutSettings
-from dagster_fastdeploy.token import TOKEN_ENV, read_token
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
-from dagster_fastdeploy.runtime.code_server import (
+from dagster_fastdeploy.runtime.code_server_process import (
     CodeServerProcess,
     launch_loader,
 )

@@ -82,7 +82,7 @@ def rollback_location(
     token: str | None = None,
     rollout_timeout: float = 120.0,
 ) -> RollbackResult:
-    from dagster_fastdeploy.deployed_by import deployed_by
+    from dagster_fastdeploy.actions.provenance import deployed_by
 
     started = time.perf_counter()
     check_name("deployment", deployment)
@@ -120,7 +120,7 @@ def rollback_location(
     seconds = {"record": round(time.perf_counter() - started, 3)}
     rollout = None
     if server:
-        from dagster_fastdeploy.rollout import roll_out
+        from dagster_fastdeploy.runtime.control_client import roll_out
 
         rollout = roll_out(server, location, entry.version, token, rollout_timeout)
     seconds["total"] = round(time.perf_counter() - started, 3)

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_fastdeploy.build.pins import (
+from dagster_fastdeploy.builder.pins import (
     Pin,
     canonical_text,
     locked_hash,
@@ -24,8 +24,8 @@ from dagster_fastdeploy.build.pins import (
     pins_from_requirements,
     versions,
 )
-from dagster_fastdeploy.build.requirements import DeclaredDeps
-from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
 from dagster_fastdeploy.errors import BuildError
 
 LOCK_FILES = ("uv.lock", "pylock.toml", "pex.lock", "lock.json")

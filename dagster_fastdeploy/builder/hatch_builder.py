@@ -18,7 +18,7 @@ class FastDeployBuilder(BuilderInterface):  # type: ignore[type-arg]
         return {"standard": self.build_standard}
 
     def build_standard(self, directory: str, **build_data: Any) -> str:
-        from dagster_fastdeploy.build import build_project
+        from dagster_fastdeploy.builder import build_project
 
         result = build_project(
             Path(self.root), out_dir=Path(directory), progress=self.app.display_debug

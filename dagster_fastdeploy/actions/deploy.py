@@ -112,9 +112,9 @@ def deploy_project(
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
     raised (the record is written; the host keeps serving the version it had)."""
-    from dagster_fastdeploy.build import build_project, deps_index_entry
+    from dagster_fastdeploy.actions.provenance import deployed_by
+    from dagster_fastdeploy.builder import build_project, deps_index_entry
     from dagster_fastdeploy.config import load_project
-    from dagster_fastdeploy.deployed_by import deployed_by
 
     clock = _Clock()
     check_name("deployment", deployment)
@@ -169,7 +169,7 @@ def deploy_project(
 
     rollout = None
     if server:
-        from dagster_fastdeploy.rollout import roll_out
+        from dagster_fastdeploy.runtime.control_client import roll_out
 
         rollout = roll_out(server, location, entry_written.version, token, rollout_timeout)
         clock.lap("rollout")

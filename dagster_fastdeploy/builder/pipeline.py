@@ -1,8 +1,6 @@
-"""Build a Dagster project into `deps-<sha256>.pex`, `source-<sha256>.pex` and `manifest.json`.
-
-The CLI (`dagster-fastdeploy build`), the hatch plugin and the PEP 517 backend are thin fronts
-over `build_project`.
-"""
+"""The build pipeline: config -> requirements -> deps.pex (cached, or known to the store) ->
+source.pex -> manifest.json, with an optional definitions check. Every front calls
+`build_project`."""
 
 from __future__ import annotations
 
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from dagster_fastdeploy.manifest import Manifest
 
 if TYPE_CHECKING:
-    from dagster_fastdeploy.build.target import BuildTarget
+    from dagster_fastdeploy.builder.target import BuildTarget
 
 __all__ = ["BuildResult", "build_project", "deps_index_entry", "deps_input_hash"]
 
@@ -76,8 +74,8 @@ def deps_input_hash(
     project_dir: Path, python: str | None = None, platforms: list[str] | None = None
 ) -> str:
     """The deps input hash of a project, without resolving anything."""
-    from dagster_fastdeploy.build.deps import input_hash
-    from dagster_fastdeploy.build.requirements import collect
+    from dagster_fastdeploy.builder.deps import input_hash
+    from dagster_fastdeploy.builder.requirements import collect
     from dagster_fastdeploy.config import load_project
 
     config = load_project(Path(project_dir))
@@ -90,8 +88,8 @@ def _target(
 ) -> BuildTarget:
     """The build's target. A foreign-platform build needs no local interpreter of that version
     (unless it is to load the definitions: `need_interpreter`); a host build does."""
-    from dagster_fastdeploy.build.interpreters import find_python
-    from dagster_fastdeploy.build.target import BuildTarget, check_platform
+    from dagster_fastdeploy.builder.interpreters import find_python
+    from dagster_fastdeploy.builder.target import BuildTarget, check_platform
     from dagster_fastdeploy.config import check_python_version
     from dagster_fastdeploy.errors import ConfigError
 
@@ -125,9 +123,9 @@ def build_project(
     definitions are loaded in the built environment and a failure raises DefinitionsLoadError
     carrying the user's traceback. On any error the out dir is left without partial files.
     """
-    from dagster_fastdeploy.build.deps import input_hash, prepare_deps
-    from dagster_fastdeploy.build.requirements import collect
-    from dagster_fastdeploy.build.source import source_files, write_source_pex
+    from dagster_fastdeploy.builder.deps import input_hash, prepare_deps
+    from dagster_fastdeploy.builder.requirements import collect
+    from dagster_fastdeploy.builder.source import source_files, write_source_pex
     from dagster_fastdeploy.config import load_project
 
     say = progress or (lambda _: None)
@@ -181,7 +179,7 @@ def build_project(
         if check:
             say("Loading the definitions")
             step = time.perf_counter()
-            from dagster_fastdeploy.build.check import check_definitions
+            from dagster_fastdeploy.builder.check import check_definitions
 
             assert deps.path is not None and target.interpreter is not None
             check_definitions(manifest, deps.path, source_path, target.interpreter, config.root)

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from dagster_fastdeploy.build.lock import LockedDeps
-from dagster_fastdeploy.build.requirements import DeclaredDeps
-from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.builder.lock import LockedDeps
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
 from dagster_fastdeploy.errors import BuildError
 
 

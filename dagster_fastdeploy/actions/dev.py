@@ -177,7 +177,7 @@ class DevLoop:
     def deploy(self) -> dict[str, Any] | None:
         """Deploy the project as it is now; print one line. A failure is printed, not raised:
         the host keeps serving the version it had."""
-        from dagster_fastdeploy.deploy import deploy_project
+        from dagster_fastdeploy.actions.deploy import deploy_project
 
         start = time.perf_counter()
         try:

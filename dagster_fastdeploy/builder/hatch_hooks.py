@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hatchling.plugin import hookimpl
 
-from dagster_fastdeploy.build.hatch_builder import FastDeployBuilder
+from dagster_fastdeploy.builder.hatch_builder import FastDeployBuilder
 
 
 @hookimpl

@@ -13,9 +13,9 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from dagster_fastdeploy.build.pex_zip import SourceFile, load_bootstrap, write_pex
-from dagster_fastdeploy.build.project_files import project_files
-from dagster_fastdeploy.build.project_wheel import build_wheel, new_wheel_dir
+from dagster_fastdeploy.builder.pex_zip import SourceFile, load_bootstrap, write_pex
+from dagster_fastdeploy.builder.project_files import project_files
+from dagster_fastdeploy.builder.project_wheel import build_wheel, new_wheel_dir
 from dagster_fastdeploy.config import ProjectConfig
 from dagster_fastdeploy.manifest import Artifact
 

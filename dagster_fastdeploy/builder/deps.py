@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from dagster_fastdeploy.build.cache import atomic_directory, cache_root, place_file
-from dagster_fastdeploy.build.lock import LockedDeps, find_lock_file, lock
-from dagster_fastdeploy.build.requirements import DeclaredDeps
-from dagster_fastdeploy.build.target import BuildTarget
+from dagster_fastdeploy.builder.cache import atomic_directory, cache_root, place_file
+from dagster_fastdeploy.builder.lock import LockedDeps, find_lock_file, lock
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
 from dagster_fastdeploy.config import ProjectConfig
 from dagster_fastdeploy.errors import BuildError
 from dagster_fastdeploy.manifest import Artifact
@@ -180,7 +180,7 @@ def _build_entry(
     progress: Progress,
 ) -> None:
     """Fill a cache entry's work dir: deps-<sha256>.pex, requirements.lock.txt, entry.json."""
-    from dagster_fastdeploy.build.deps_pex import build_deps_pex
+    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
     staging = work / "deps.pex"
     build_deps_pex(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster_fastdeploy.build.cache import atomic_directory, cache_root
+from dagster_fastdeploy.builder.cache import atomic_directory, cache_root
 from dagster_fastdeploy.errors import BuildError
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)

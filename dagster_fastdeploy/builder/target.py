@@ -62,7 +62,7 @@ class BuildTarget:
         if self.is_host:
             assert self.interpreter is not None
             return ["--python", str(self.interpreter)]
-        from dagster_fastdeploy.build.platforms import write_complete_platform
+        from dagster_fastdeploy.builder.platforms import write_complete_platform
 
         args: list[str] = []
         for platform in self.platforms:
