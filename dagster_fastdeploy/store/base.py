@@ -10,11 +10,16 @@ Layout under the store's root (a directory, or a bucket prefix):
     deps-index/<deps_hash>.json        deps input hash -> {"deps": name, "locked_hash": ...}
     deps-index/locked-<locked_hash>.json
     deployments/<deployment>/<location>.json   the location's deployment record
+    changes/<deployment>.json          rewritten after every record write: hosts watch this one
+                                       small object (a conditional GET) instead of every record
+    hosts/<deployment>/<host id>.json  each running host's heartbeat: what it serves, where
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +29,18 @@ from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
 # Called with (bytes_done, bytes_total) while a blob moves.
 Progress = Callable[[int, int], None]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A small JSON document of the store as read: its bytes (None when a conditional read
+    found it unchanged) and its tag (the S3 ETag; inode, mtime and size for a file), which
+    changes whenever the document is rewritten."""
+
+    data: bytes | None
+    tag: str
 
 
 class Store(ABC):
@@ -109,3 +126,48 @@ class Store(ABC):
 
     @abstractmethod
     def remove_location(self, deployment: str, location: str) -> None: ...
+
+    # -- small documents: change markers and heartbeats (store/watch.py, store/heartbeats.py)
+    @abstractmethod
+    def put_document(self, key: str, data: bytes) -> None:
+        """Write (or replace) the document at `key` (a store-relative key from keys.py)."""
+
+    @abstractmethod
+    def get_document(self, key: str, unless_tag: str | None = None) -> Document | None:
+        """The document at `key`, None when there is none. With `unless_tag`, a conditional
+        read: when the document still has that tag, Document(data=None, tag) without its
+        bytes (one `If-None-Match` GET on S3, one stat on a file)."""
+
+    @abstractmethod
+    def list_documents(self, prefix: str) -> dict[str, str]:
+        """name -> tag of the `.json` documents directly under `prefix` (names without
+        `.json`), from one listing (one request per 1000 names on S3)."""
+
+    @abstractmethod
+    def delete_document(self, key: str) -> None: ...
+
+    def record_tags(self, deployment: str) -> dict[str, str]:
+        """location -> tag of every deployment record, from a listing: a host reads again only
+        the records whose tag moved."""
+        from dagster_fastdeploy.store.keys import deployment_prefix
+
+        return self.list_documents(deployment_prefix(deployment))
+
+    def _deployment_changed(
+        self, deployment: str, location: str, version: int | None, action: str
+    ) -> None:
+        """Called after every record write. The record is already committed, so a failed
+        marker write only delays hosts until their next full listing: it is logged, not
+        raised."""
+        from dagster_fastdeploy.errors import StoreError
+        from dagster_fastdeploy.store.watch import write_change
+
+        try:
+            write_change(self, deployment, location, version, action)
+        except (StoreError, OSError):
+            logger.exception(
+                "could not write the change marker of %s after writing %s: hosts see the new "
+                "record at their next full listing instead",
+                deployment,
+                location,
+            )

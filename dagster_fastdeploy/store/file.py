@@ -29,6 +29,7 @@ from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
 from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.documents import parse_document, parse_record
 from dagster_fastdeploy.store.file_chunks import FileChunks
+from dagster_fastdeploy.store.file_documents import FileDocuments
 from dagster_fastdeploy.store.file_io import (
     LOCK_TIMEOUT,
     TMP_PREFIX,
@@ -51,7 +52,7 @@ from dagster_fastdeploy.store.keys import (
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
 
-class FileStore(FileChunks, Store):
+class FileStore(FileChunks, FileDocuments, Store):
     def __init__(self, root: Path):
         self.root = root
         self.url = root.as_uri()
@@ -207,7 +208,8 @@ class FileStore(FileChunks, Store):
                     if seen is not None
                     else DeploymentRecord(deployment=deployment, location=location)
                 )
-                record.history.append(make_entry(record.next_version))
+                version = record.next_version
+                record.history.append(make_entry(version))
                 data = json.dumps(record.to_dict(), indent=2).encode()
                 try:
                     with lock.acquire(timeout=LOCK_TIMEOUT):
@@ -215,7 +217,8 @@ class FileStore(FileChunks, Store):
                         if now != seen:
                             continue  # someone appended in between: start again from theirs
                         write_atomically(path, data)
-                        return record
+                    self._deployment_changed(deployment, location, version, "deploy")
+                    return record
                 except Timeout as e:
                     raise StoreError(
                         f"the record {path} stayed locked for {LOCK_TIMEOUT:.0f} s: another "
@@ -226,3 +229,4 @@ class FileStore(FileChunks, Store):
     def remove_location(self, deployment: str, location: str) -> None:
         with store_io(self.url, f"removing {deployment}/{location}"):
             self._record(deployment, location).unlink(missing_ok=True)
+        self._deployment_changed(deployment, location, None, "remove")

@@ -14,6 +14,8 @@ BLOBS = "blobs"
 CHUNKS = "chunks"
 DEPS_INDEX = "deps-index"
 DEPLOYMENTS = "deployments"
+CHANGES = "changes"
+HOSTS = "hosts"
 
 _INDEX_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _CHUNK_NAME = re.compile(r"^[0-9a-f]{64}(\.zlib)?$")
@@ -54,3 +56,17 @@ def deployment_prefix(deployment: str) -> str:
 
 def record_key(deployment: str, location: str) -> str:
     return f"{deployment_prefix(deployment)}{check_name('location', location)}.json"
+
+
+def changes_key(deployment: str) -> str:
+    """The deployment's change marker: rewritten on every record write (store/watch.py)."""
+    return f"{CHANGES}/{check_name('deployment', deployment)}.json"
+
+
+def hosts_prefix(deployment: str) -> str:
+    return f"{HOSTS}/{check_name('deployment', deployment)}/"
+
+
+def host_key(deployment: str, host_id: str) -> str:
+    """A host's heartbeat (store/heartbeats.py)."""
+    return f"{hosts_prefix(deployment)}{check_name('host id', host_id)}.json"

@@ -33,12 +33,13 @@ from dagster_fastdeploy.store.keys import (
     recipe_key,
 )
 from dagster_fastdeploy.store.s3_chunks import S3Chunks
+from dagster_fastdeploy.store.s3_documents import S3Documents
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code, s3_errors
 from dagster_fastdeploy.store.s3_records import S3Records
 from dagster_fastdeploy.store.s3_transfer import ProgressSubscriber, transfer_manager
 
 
-class S3Store(S3Chunks, S3Records, Store):
+class S3Store(S3Chunks, S3Documents, S3Records, Store):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
         import boto3
         from botocore.config import Config

@@ -32,6 +32,9 @@ class S3Records:
         def _errors(self, action: str) -> Any: ...
         def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]: ...
         def _get_json(self, key: str) -> tuple[Any, str] | None: ...
+        def _deployment_changed(
+            self, deployment: str, location: str, version: int | None, action: str
+        ) -> None: ...
 
     def read_record(self, deployment: str, location: str) -> DeploymentRecord | None:
         key = self._key(record_key(deployment, location))
@@ -71,7 +74,8 @@ class S3Records:
             else:
                 record = DeploymentRecord(deployment=deployment, location=location)
                 condition = {"IfNoneMatch": "*"}
-            record.history.append(make_entry(record.next_version))
+            version = record.next_version
+            record.history.append(make_entry(version))
             body = json.dumps(record.to_dict(), indent=2).encode()
             with self._errors(f"writing the record of {deployment}/{location}"):
                 try:
@@ -82,10 +86,12 @@ class S3Records:
                         ContentType="application/json",
                         **condition,
                     )
-                    return record
                 except ClientError as e:
                     if error_code(e) not in CONFLICT | MISSING:
                         raise
+                else:
+                    self._deployment_changed(deployment, location, version, "deploy")
+                    return record
             # someone else wrote in between: back off a little, then start from theirs
             time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         raise StoreError(
@@ -98,3 +104,4 @@ class S3Records:
             self.client.delete_object(
                 Bucket=self.bucket, Key=self._key(record_key(deployment, location))
             )
+        self._deployment_changed(deployment, location, None, "remove")
