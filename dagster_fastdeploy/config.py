@@ -32,6 +32,7 @@ SETTINGS = {
     "extras": "optional-dependency groups of [project.optional-dependencies] to include",
     "requirements": "extra requirements files, relative to the project",
     "preload": "modules a standby code server imports ahead of the definitions",
+    "host_group": "the hosts that serve this location (`serve --host-group NAME`)",
     "out_dir": "where build writes its outputs (default dist/fastdeploy)",
     "index_url": "the package index to resolve from",
     "extra_index_urls": "more package indexes",
@@ -60,6 +61,7 @@ HATCH_TARGET_KEYS = {
     "force-include",
 }
 _PY_VERSION = re.compile(r"^3\.\d{1,2}$")
+_HOST_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass
@@ -74,6 +76,7 @@ class ProjectConfig:
     extras: list[str] = field(default_factory=list)
     requirements_files: list[Path] = field(default_factory=list)
     preload: list[str] = field(default_factory=list)
+    host_group: str | None = None
     out_dir: Path | None = None
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
@@ -152,6 +155,7 @@ def load_project(project_dir: Path) -> ProjectConfig:
         extras=_str_list(settings, "extras"),
         requirements_files=[root / p for p in _str_list(settings, "requirements")],
         preload=_str_list(settings, "preload"),
+        host_group=_host_group(settings),
         out_dir=(root / settings["out_dir"]) if "out_dir" in settings else None,
         index_url=_optional_str(settings, "index_url"),
         extra_index_urls=_str_list(settings, "extra_index_urls"),
@@ -211,6 +215,16 @@ def _bool(settings: dict[str, Any], key: str, default: bool) -> bool:
 def check_python_version(value: str, key: str = "--python") -> str:
     if not _PY_VERSION.match(value):
         raise ConfigError(f'{key} must be a Python version like "3.12", not {value!r}.')
+    return value
+
+
+def _host_group(settings: dict[str, Any]) -> str | None:
+    value = _optional_str(settings, "host_group")
+    if value is not None and not _HOST_GROUP.match(value):
+        raise ConfigError(
+            f"`{SECTION}.host_group` must be letters, digits, '_', '-' or '.' "
+            f"({SETTINGS['host_group']}), not {value!r}."
+        )
     return value
 
 

@@ -76,6 +76,7 @@ class Manifest:
     dagster_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     preload: list[str] = field(default_factory=list)
+    host_group: str | None = None  # only hosts of this group serve it (`serve --host-group`)
     manifest_version: int = MANIFEST_VERSION
 
     @property

@@ -109,9 +109,11 @@ index_url = "https://example.org/simple"
 extra_index_urls = ["https://example.com/simple"]
 exclude = ["data/*.csv"]
 build_sdists = false
+host_group = "etl"
 """,
     )
     config = load_project(root)
+    assert config.host_group == "etl"
     assert config.python == "3.12"
     assert config.platforms == ["manylinux_2_28_x86_64"]
     assert config.extras == ["aws"] and config.preload == ["pandas"]
@@ -139,6 +141,7 @@ def test_hatch_target_table_is_read_too(tmp_path: Path) -> None:
         ('[tool.dagster-fastdeploy]\npython = "3"', '"3.12"'),
         ("[tool.dagster-fastdeploy]\npreload = 3", "`tool.dagster-fastdeploy.preload` must be"),
         ('[tool.dagster-fastdeploy]\nbuild_sdists = "no"', "true or false"),
+        ('[tool.dagster-fastdeploy]\nhost_group = "a/b"', "`tool.dagster-fastdeploy.host_group`"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, table: str, message: str) -> None:

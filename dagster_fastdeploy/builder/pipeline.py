@@ -175,6 +175,7 @@ def build_project(
             source=source,
             dagster_version=deps.entry.get("dagster_version"),
             preload=config.preload,
+            host_group=config.host_group,
         )
         if check:
             say("Loading the definitions")
