@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -136,7 +137,9 @@ def prepare_deps(
             if work is not None:
                 progress(f"Building deps.pex ({len(locked.versions)} packages)")
                 started = time.perf_counter()
-                _build_entry(config, target, declared, locked, locked_hash, work, progress)
+                seconds.update(
+                    _build_entry(config, target, declared, locked, locked_hash, work, progress)
+                )
                 seconds["deps_pex"] = time.perf_counter() - started
                 built = True
     entry = json.loads((_entry_dir(locked_hash) / "entry.json").read_text())
@@ -178,19 +181,29 @@ def _build_entry(
     locked_hash: str,
     work: Path,
     progress: Progress,
-) -> None:
+) -> dict[str, float]:
     """Fill a cache entry's work dir: deps-<sha256>.pex, requirements.lock.txt, entry.json."""
+    from dagster_fastdeploy.builder.deps_assemble import assemble_deps_pex, remember_wheels
     from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
+    def say(step: str) -> None:
+        progress(f"Building deps.pex: {step}")
+
     staging = work / "deps.pex"
-    build_deps_pex(
-        locked,
-        declared,
-        target,
-        staging,
-        config.build_sdists,
-        lambda step: progress(f"Building deps.pex: {step}"),
-    )
+    args = (declared, target, staging, config.build_sdists)
+    try:
+        seconds = assemble_deps_pex(locked, *args, PEX_FLAGS_VERSION, say)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        say(f"cached wheels not usable ({e}); building it whole")
+        seconds = None
+    if seconds is None:
+        started = time.perf_counter()
+        build_deps_pex(locked, *args, say)
+        seconds = {"deps_pex_full": time.perf_counter() - started}
+        started = time.perf_counter()
+        # Each wheel's entries, kept for the next lock that differs by a few pins.
+        remember_wheels(staging, locked.pins, target, PEX_FLAGS_VERSION)
+        seconds["deps_pex_keep_wheels"] = time.perf_counter() - started
     sha256 = _sha256_file(staging)
     artifact = Artifact(Artifact.name_for("deps", sha256), sha256, staging.stat().st_size)
     staging.rename(work / artifact.name)
@@ -203,6 +216,7 @@ def _build_entry(
         "platforms": target.platform_names,
     }
     (work / "entry.json").write_text(json.dumps(entry, indent=2, sort_keys=True))
+    return seconds
 
 
 def _sha256_file(path: Path) -> str:

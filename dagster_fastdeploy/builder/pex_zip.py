@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.builder.cache import atomic_directory, cache_root
+from dagster_fastdeploy.builder.zip_blocks import FIXED_DATE, EntryBlock, append_block, file_info
 from dagster_fastdeploy.errors import BuildError
 
-FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 BOOTSTRAP_DIR = ".bootstrap/"
 _ENTRY_POINT_FILES = ("__main__.py", "__pex__/__init__.py")
 
@@ -130,16 +130,8 @@ def code_hash(files: list[SourceFile]) -> str:
     return digest.hexdigest()
 
 
-def _dump(pex_info: dict[str, Any]) -> str:
+def dump_pex_info(pex_info: dict[str, Any]) -> str:
     return json.dumps(pex_info, sort_keys=True, separators=(",", ":"))
-
-
-def _file_info(name: str, size: int, executable: bool) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(filename=name, date_time=FIXED_DATE)
-    info.external_attr = (0o100755 if executable else 0o100644) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.file_size = size
-    return info
 
 
 def _dir_info(name: str) -> zipfile.ZipInfo:
@@ -154,12 +146,12 @@ def write_pex(output: Path, files: list[SourceFile], bootstrap: PexBootstrap) ->
     pex_info = dict(bootstrap.pex_info)
     pex_info.pop("pex_hash", None)
     pex_info["code_hash"] = code_hash(files)
-    new_hash = hashlib.sha1(_dump(pex_info).encode("utf-8")).hexdigest()
+    new_hash = hashlib.sha1(dump_pex_info(pex_info).encode("utf-8")).hexdigest()
     old_hash = bootstrap.pex_info["pex_hash"]
     pex_info["pex_hash"] = new_hash
 
     entries = {f.name: f for f in files}
-    entries["PEX-INFO"] = SourceFile("PEX-INFO", _dump(pex_info).encode("utf-8"))
+    entries["PEX-INFO"] = SourceFile("PEX-INFO", dump_pex_info(pex_info).encode("utf-8"))
     for name, text in bootstrap.entry_points.items():
         data = text.replace(old_hash, new_hash).encode("utf-8")
         entries[name] = SourceFile(name, data, executable=name == "__main__.py")
@@ -177,7 +169,7 @@ def write_pex(output: Path, files: list[SourceFile], bootstrap: PexBootstrap) ->
                         bootstrap_written = True
                     _write_parent_dirs(zf, name, written_dirs)
                     entry = entries[name]
-                    zf.writestr(_file_info(name, len(entry.data), entry.executable), entry.data)
+                    zf.writestr(file_info(name, len(entry.data), entry.executable), entry.data)
                 if not bootstrap_written:
                     _append_raw(zf, fp, bootstrap)
         os.chmod(tmp, 0o755)
@@ -198,11 +190,4 @@ def _write_parent_dirs(zf: zipfile.ZipFile, name: str, written: set[str]) -> Non
 
 def _append_raw(zf: zipfile.ZipFile, fp: Any, bootstrap: PexBootstrap) -> None:
     """Copy the compressed `.bootstrap/` records as they are and list them in the zip's index."""
-    base = fp.tell()
-    fp.write(bootstrap.raw)
-    for record in bootstrap.records:
-        clone = copy.copy(record)
-        clone.header_offset += base
-        zf.filelist.append(clone)
-        zf.NameToInfo[clone.filename] = clone
-    zf.start_dir = fp.tell()  # type: ignore[attr-defined]
+    append_block(zf, fp, EntryBlock(bootstrap.raw, bootstrap.records))

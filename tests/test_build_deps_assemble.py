@@ -1,0 +1,88 @@
+"""deps.pex assembled from cached wheels: the same bytes as pex's whole build of the same lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagster_fastdeploy.builder.deps import PEX_FLAGS_VERSION
+from dagster_fastdeploy.builder.deps_assemble import assemble_deps_pex, remember_wheels
+from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+from dagster_fastdeploy.builder.lock import LockedDeps, lock
+from dagster_fastdeploy.builder.pins import canonical_text
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
+
+VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+TARGET = BuildTarget(python=VERSION, interpreter=Path(sys.executable), platforms=())
+
+
+def _lock(requirements: list[str], work: Path) -> LockedDeps:
+    work.mkdir(parents=True)
+    return lock(DeclaredDeps(requirements=requirements), TARGET, work, [], work)
+
+
+def _pinned(locked: LockedDeps, work: Path) -> LockedDeps:
+    """`locked` as a pin list pex installs (the form lock() gives, for a subset of pins)."""
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "requirements.lock.txt"
+    path.write_text(canonical_text(locked.pins))
+    return LockedDeps(locked.pins, ["--intransitive", "-r", str(path)])
+
+
+@pytest.fixture()
+def wheel_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty build cache: only what the test builds is cached."""
+    monkeypatch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _assemble(locked: LockedDeps, out: Path) -> tuple[Path, dict[str, float]]:
+    out.mkdir(parents=True, exist_ok=True)
+    declared = DeclaredDeps(requirements=[])
+    seconds = assemble_deps_pex(locked, declared, TARGET, out / "deps.pex", True, PEX_FLAGS_VERSION)
+    assert seconds is not None, "the cached wheels were not used"
+    return out / "deps.pex", seconds
+
+
+def _full(locked: LockedDeps, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    build_deps_pex(locked, DeclaredDeps(requirements=[]), TARGET, out / "deps.pex")
+    return out / "deps.pex"
+
+
+def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
+    tmp_path: Path, wheel_cache: Path
+) -> None:
+    before = _lock(["six", "attrs"], tmp_path / "lock-before")
+    first = _full(before, tmp_path / "first")
+    remember_wheels(first, before.pins, TARGET, PEX_FLAGS_VERSION)
+
+    added = _lock([f"{p.name}=={p.version}" for p in before.pins] + ["toolz"], tmp_path / "lock")
+    assembled, seconds = _assemble(added, tmp_path / "assembled")
+    assert set(seconds) == {"deps_pex_new_wheels", "deps_pex_assemble"}
+    assert assembled.read_bytes() == _full(added, tmp_path / "whole").read_bytes()
+
+    removed = _pinned(LockedDeps([p for p in added.pins if p.name != "attrs"], []), tmp_path / "r")
+    assembled, _ = _assemble(removed, tmp_path / "assembled-removed")
+    assert assembled.read_bytes() == _full(removed, tmp_path / "whole-removed").read_bytes()
+
+    # An ordinary PEX: it runs, and pex's own tools read it.
+    code = "import toolz, six; print(toolz.__name__, six.__name__)"
+    done = subprocess.run([sys.executable, str(assembled), "-c", code], capture_output=True)
+    assert done.stdout.split() == [b"toolz", b"six"], done.stderr
+    info = subprocess.run(
+        [sys.executable, "-m", "pex.tools", str(assembled), "info"], capture_output=True
+    )
+    assert info.returncode == 0 and b"toolz" in info.stdout
+
+
+def test_nothing_cached_leaves_the_build_to_pex(tmp_path: Path, wheel_cache: Path) -> None:
+    locked = _lock(["six"], tmp_path / "lock")
+    seconds = assemble_deps_pex(
+        locked, DeclaredDeps(requirements=[]), TARGET, tmp_path / "deps.pex", True, 3
+    )
+    assert seconds is None and not (tmp_path / "deps.pex").exists()
