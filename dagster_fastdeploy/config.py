@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagster_fastdeploy.cloud_yaml import CloudLocation, entry_for, target_disagreement
 from dagster_fastdeploy.errors import ConfigError
 from dagster_fastdeploy.manifest import CodeTarget
 
@@ -83,6 +84,10 @@ class ProjectConfig:
     find_links: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     build_sdists: bool = True
+    container_context: dict[str, Any] | None = None  # dagster_cloud.yaml's, kept in the manifest
+    warnings: list[str] = field(default_factory=list)  # said at build time, never fatal
+    # pyproject.toml's target when dagster_cloud.yaml's won over it: (its key, the target)
+    other_target: tuple[str, CodeTarget] | None = None
 
     @property
     def has_pyproject(self) -> bool:
@@ -124,8 +129,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {e}. Fix the file and build again.") from e
 
 
-def load_project(project_dir: Path) -> ProjectConfig:
-    """Read a project directory into a ProjectConfig; a bad or missing setting is a ConfigError."""
+def load_project(project_dir: Path, location: CloudLocation | None = None) -> ProjectConfig:
+    """Read a project directory into a ProjectConfig; a bad or missing setting is a ConfigError.
+
+    `location` is the dagster_cloud.yaml entry to build (config_locations.load_locations passes
+    it); without it, the entry describing `project_dir` is found (see cloud_yaml.entry_for)."""
     root = Path(project_dir).resolve()
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory. Pass the directory of a Dagster project.")
@@ -141,14 +149,19 @@ def load_project(project_dir: Path) -> ProjectConfig:
     pyproject = read_toml(pyproject_path) if pyproject_path.is_file() else {}
     tool = pyproject.get("tool") or {}
     settings = _settings(tool)
-    cloud = _dagster_cloud_location(root, settings.get("location"))
+    cloud = location or entry_for(root, settings.get("location"))
 
     name = (pyproject.get("project") or {}).get("name") or _setup_py_name(root) or root.name
+    target, warnings = _code_target(root, cloud, tool, str(name))
+    declared = _declared_target(tool)
     return ProjectConfig(
         root=root,
         name=str(name),
         location_name=_location_name(settings, cloud, tool, name),
-        target=_code_target(root, cloud, tool, name),
+        target=target,
+        container_context=cloud.container_context if cloud else None,
+        warnings=warnings,
+        other_target=declared if cloud and declared and declared[1] != target else None,
         python=_python(settings),
         platforms=_str_list(settings, "platforms"),
         pyproject=pyproject,
@@ -235,44 +248,15 @@ def _python(settings: dict[str, Any]) -> str:
     return check_python_version(str(value), f"`{SECTION}.python`")
 
 
-def _dagster_cloud_location(root: Path, wanted: str | None) -> dict[str, Any]:
-    """The dagster_cloud.yaml location entry for this project, or {}."""
-    path = root / "dagster_cloud.yaml"
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from e
-    locations = data.get("locations") if isinstance(data, dict) else None
-    if not isinstance(locations, list) or not locations:
-        return {}
-    locations = [loc for loc in locations if isinstance(loc, dict)]
-    if wanted:
-        named = [loc for loc in locations if loc.get("location_name") == wanted]
-        if named:
-            return named[0]
-    here = [
-        loc
-        for loc in locations
-        if (root / ((loc.get("build") or {}).get("directory") or ".")).resolve() == root
-    ]
-    if len(here) == 1:
-        return here[0]
-    if len(locations) == 1:
-        return locations[0]
-    return {}
-
-
 def _location_name(
-    settings: dict[str, Any], cloud: dict[str, Any], tool: dict[str, Any], name: str
+    settings: dict[str, Any], cloud: CloudLocation | None, tool: dict[str, Any], name: str
 ) -> str:
     dg_project = (tool.get("dg") or {}).get("project") or {}
+    # In a file of many locations, the yaml's name is the location's identity.
+    many = cloud is not None and cloud.one_of > 1
     for candidate in (
-        settings.get("location"),
-        cloud.get("location_name"),
+        None if many else settings.get("location"),
+        cloud.name if cloud else None,
         dg_project.get("code_location_name"),
         (tool.get("dagster") or {}).get("code_location_name"),
         name,
@@ -286,26 +270,39 @@ def _location_name(
     )
 
 
-def _code_target(root: Path, cloud: dict[str, Any], tool: dict[str, Any], name: str) -> CodeTarget:
-    source = cloud.get("code_source") or {}
-    working_directory = cloud.get("working_directory") or "."
-    for key in ("module_name", "package_name", "python_file"):
-        if source.get(key):
-            return CodeTarget(
-                **{key: str(source[key])},
-                attribute=source.get("attribute"),
-                working_directory=str(working_directory),
-            )
+def _code_target(
+    root: Path, cloud: CloudLocation | None, tool: dict[str, Any], name: str
+) -> tuple[CodeTarget, list[str]]:
+    """The location's target, and what to say about it: dagster_cloud.yaml's code_source wins
+    over pyproject.toml's (say so when they disagree), which wins over the layout's guess."""
+    declared = _declared_target(tool)
+    if cloud is None:
+        return (declared[1] if declared else _guess_target(root, name)), []
+    warnings = list(cloud.warnings)
+    if declared is not None:
+        note = target_disagreement(cloud, *declared)
+        if note:
+            warnings.append(note)
+    return cloud.target, warnings
+
+
+def _declared_target(tool: dict[str, Any]) -> tuple[str, CodeTarget] | None:
+    """The target [tool.dg] / [tool.dagster] name, with the key that names it."""
     dg_project = (tool.get("dg") or {}).get("project") or {}
     if dg_project.get("code_location_target_module"):
-        return CodeTarget(module_name=str(dg_project["code_location_target_module"]))
+        return "[tool.dg.project] code_location_target_module", CodeTarget(
+            module_name=str(dg_project["code_location_target_module"])
+        )
     dagster = tool.get("dagster") or {}
     for key in ("module_name", "python_file"):
         if dagster.get(key):
-            return CodeTarget(**{key: str(dagster[key])}, attribute=dagster.get("attribute"))
+            target = CodeTarget(**{key: str(dagster[key])}, attribute=dagster.get("attribute"))
+            return f"[tool.dagster] {key}", target
     if dg_project.get("root_module"):
-        return CodeTarget(module_name=f"{dg_project['root_module']}.definitions")
-    return _guess_target(root, name)
+        return "[tool.dg.project] root_module", CodeTarget(
+            module_name=f"{dg_project['root_module']}.definitions"
+        )
+    return None
 
 
 def _guess_target(root: Path, name: str) -> CodeTarget:

@@ -77,6 +77,7 @@ class Manifest:
     timings: dict[str, float] = field(default_factory=dict)
     preload: list[str] = field(default_factory=list)
     host_group: str | None = None  # only hosts of this group serve it (`serve --host-group`)
+    container_context: dict[str, Any] | None = None  # dagster_cloud.yaml's, as it was written
     manifest_version: int = MANIFEST_VERSION
 
     @property

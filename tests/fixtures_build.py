@@ -14,6 +14,7 @@ import pytest
 from dagster_fastdeploy.builder import BuildResult, build_project
 
 TEST_PROJECTS = Path(__file__).resolve().parent / "projects"
+EXAMPLE_LOCATIONS = Path(__file__).resolve().parent.parent / "example_locations"
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +29,11 @@ def example_build(
 def copy_project(tmp_path: Path, example_project_dir: Path) -> Callable[..., Path]:
     """copy_project(name="example_project", dest=None) -> a fresh copy of a project to edit.
 
-    `name` is example_project or a directory under tests/projects/."""
+    `name` is example_project, example_locations or a directory under tests/projects/."""
 
     def copy(name: str = "example_project", dest: str | None = None) -> Path:
-        source = example_project_dir if name == "example_project" else TEST_PROJECTS / name
+        known = {"example_project": example_project_dir, "example_locations": EXAMPLE_LOCATIONS}
+        source = known.get(name, TEST_PROJECTS / name)
         target = tmp_path / (dest or name)
         shutil.copytree(
             source, target, ignore=shutil.ignore_patterns("dist", "__pycache__", "*.egg-info")

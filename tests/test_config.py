@@ -16,6 +16,8 @@ def write_project(root: Path, pyproject: str, cloud_yaml: str | None = None) -> 
     (root / "pyproject.toml").write_text(pyproject)
     if cloud_yaml is not None:
         (root / "dagster_cloud.yaml").write_text(cloud_yaml)
+        (root / "src").mkdir(exist_ok=True)
+        (root / "src" / "cloud_defs.py").write_text("")  # CLOUD's python_file must exist
     return root
 
 

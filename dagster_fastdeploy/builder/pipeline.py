@@ -5,14 +5,16 @@ source.pex -> manifest.json, with an optional definitions check. Every front cal
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from dagster_fastdeploy.errors import DefinitionsLoadError
 from dagster_fastdeploy.manifest import Manifest
 
 if TYPE_CHECKING:
     from dagster_fastdeploy.builder.target import BuildTarget
+    from dagster_fastdeploy.config import ProjectConfig
 
 __all__ = ["BuildResult", "build_project", "deps_index_entry", "deps_input_hash"]
 
@@ -28,6 +30,7 @@ class BuildResult:
     deps_built: bool
     seconds: dict[str, float] = field(default_factory=dict)
     resolved: bool = False  # the resolver ran in this build
+    warnings: list[str] = field(default_factory=list)  # notes for the user; the build succeeded
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
@@ -55,6 +58,7 @@ class BuildResult:
             "dagster_version": m.dagster_version,
             "target": m.target.describe(),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "warnings": list(self.warnings),
         }
 
 
@@ -114,6 +118,7 @@ def build_project(
     check: bool = False,
     progress: Callable[[str], None] | None = None,
     known_deps: KnownDeps | None = None,
+    config: ProjectConfig | None = None,
 ) -> BuildResult:
     """Build `project_dir` into `out_dir` (default PROJECT_DIR/dist/fastdeploy).
 
@@ -122,6 +127,7 @@ def build_project(
     None), else resolved and built. source.pex is always rebuilt, in-process. With `check`, the
     definitions are loaded in the built environment and a failure raises DefinitionsLoadError
     carrying the user's traceback. On any error the out dir is left without partial files.
+    `config` is the project already read (a dagster_cloud.yaml location); default: read it.
     """
     from dagster_fastdeploy.builder.deps import input_hash, prepare_deps
     from dagster_fastdeploy.builder.requirements import collect
@@ -131,7 +137,7 @@ def build_project(
     say = progress or (lambda _: None)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    config = load_project(Path(project_dir))
+    config = config or load_project(Path(project_dir))
     target = _target(python or config.python, platforms, config.platforms, need_interpreter=check)
     out = Path(out_dir).resolve() if out_dir is not None else config.default_out_dir
     created_out = not out.exists()
@@ -176,6 +182,7 @@ def build_project(
             dagster_version=deps.entry.get("dagster_version"),
             preload=config.preload,
             host_group=config.host_group,
+            container_context=config.container_context,
         )
         if check:
             say("Loading the definitions")
@@ -183,7 +190,13 @@ def build_project(
             from dagster_fastdeploy.builder.check import check_definitions
 
             assert deps.path is not None and target.interpreter is not None
-            check_definitions(manifest, deps.path, source_path, target.interpreter, config.root)
+            try:
+                check_definitions(manifest, deps.path, source_path, target.interpreter, config.root)
+            except DefinitionsLoadError as e:
+                hint = _other_target_hint(config, manifest, deps.path, source_path, target)
+                if hint is None:
+                    raise
+                raise DefinitionsLoadError(f"{e}\n\n{hint}") from e
             seconds["check"] = time.perf_counter() - step
         seconds["total"] = time.perf_counter() - started
         manifest.timings = {k: round(v, 4) for k, v in seconds.items()}
@@ -200,6 +213,32 @@ def build_project(
         deps_built=deps.built,
         seconds=seconds,
         resolved=deps.resolved,
+        warnings=list(config.warnings),
+    )
+
+
+def _other_target_hint(
+    config: ProjectConfig,
+    manifest: Manifest,
+    deps_path: Path,
+    source_path: Path,
+    target: BuildTarget,
+) -> str | None:
+    """When dagster_cloud.yaml's target does not load but pyproject.toml's would, what to say."""
+    from dagster_fastdeploy.builder.check import check_definitions
+
+    if config.other_target is None or target.interpreter is None:
+        return None
+    key, other = config.other_target
+    trial = Manifest.from_dict({**manifest.to_dict(), "target": asdict(other)})
+    try:
+        check_definitions(trial, deps_path, source_path, target.interpreter, config.root)
+    except DefinitionsLoadError:
+        return None
+    return (
+        f"dagster_cloud.yaml's code_source ({manifest.target.describe()}) was used and "
+        f"does not load, but pyproject.toml's {key} ({other.describe()}) loads Definitions. Point "
+        "code_source at it in dagster_cloud.yaml (or fix the module it names)."
     )
 
 

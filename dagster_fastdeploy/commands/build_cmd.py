@@ -7,9 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
+
+if TYPE_CHECKING:
+    from dagster_fastdeploy.builder import BuildResult
 
 
 @click.command()
@@ -41,6 +44,13 @@ import click
     help="Re-resolve floating requirements even when deps.pex is cached.",
 )
 @click.option("--check", is_flag=True, help="Also load the definitions in the built environment.")
+@click.option(
+    "--location",
+    "locations",
+    multiple=True,
+    metavar="NAME",
+    help="Build only this dagster_cloud.yaml location (default: all of them). Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def build(
     project_dir: Path,
@@ -49,21 +59,36 @@ def build(
     platforms: tuple[str, ...],
     refresh_deps: bool,
     check: bool,
+    locations: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Build PROJECT_DIR into deps-<sha256>.pex, source-<sha256>.pex and manifest.json."""
-    from dagster_fastdeploy.builder import build_project
+    """Build PROJECT_DIR into deps-<sha256>.pex, source-<sha256>.pex and manifest.json.
+
+    With a dagster_cloud.yaml in PROJECT_DIR, every location it lists is built (one manifest
+    each; equal dependency sets share one deps.pex)."""
+    from dagster_fastdeploy.builder import build_locations
 
     with _progress(live=not as_json and sys.stderr.isatty()) as progress:
-        result = build_project(
+        results = build_locations(
             project_dir,
+            locations,
             out_dir=out_dir,
+            warn=lambda note: click.echo(f"note: {note}", err=True),
             python=python,
             platforms=list(platforms) or None,
             refresh_deps=refresh_deps,
             check=check,
             progress=progress,
         )
+    if len(results) > 1:
+        if as_json:
+            data = {"locations": [result.to_json() for result in results]}
+            click.echo(json.dumps(data, indent=2))
+            return
+        for result in results:
+            click.echo(_one_line(result))
+        return
+    result = results[0]
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -75,6 +100,16 @@ def build(
     click.echo(f"  source  {m.source.name}  {m.source.size / 1e3:.0f} kB")
     click.echo(f"  dagster {m.dagster_version}, target {m.target.describe()}")
     click.echo(f"  {result.manifest_path}")
+
+
+def _one_line(result: BuildResult) -> str:
+    m = result.manifest
+    deps_note = "built" if result.deps_built else "reused"
+    return (
+        f"Built {m.location} ({m.target.describe()}) in {result.seconds['total']:.2f}s: "
+        f"{m.deps.name[:17]}… {m.deps.size / 1e6:.1f} MB ({deps_note}), "
+        f"{m.source.name[:19]}… {m.source.size / 1e3:.0f} kB -> {result.manifest_path}"
+    )
 
 
 @contextmanager
