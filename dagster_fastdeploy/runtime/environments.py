@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from dagster_fastdeploy.errors import HostError, IntegrityError
 from dagster_fastdeploy.manifest import Manifest
+from dagster_fastdeploy.runtime.bytecode import provide_bytecode
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
 
@@ -96,7 +98,9 @@ class Environments:
                 source_blob = pool.submit(self._fetch, manifest.source.name, source_dir)
                 deps_path, source_path = deps_blob.result(), source_blob.result()
             with timed_step(timings, "materialize", location, version):
-                venv = pool.submit(self._materialize_deps, deps_path, deps_dir, manifest.python)
+                venv = pool.submit(
+                    self._materialize_deps, deps_path, deps_dir, manifest.python, timings
+                )
                 source = pool.submit(self._extract_source, source_path, source_dir)
                 venv.result(), source.result()
         # A fetched copy is not needed once its environment exists (a file store's blob is
@@ -132,31 +136,24 @@ class Environments:
             self.store.get_blob(name, dest)  # verifies the digest
         return dest
 
-    def _materialize_deps(self, deps_pex: Path | None, final: Path, python: str) -> None:
+    def _materialize_deps(
+        self, deps_pex: Path | None, final: Path, python: str, timings: dict[str, float]
+    ) -> None:
         with atomic_directory(final) as work:
             if work is None:
                 return
             assert deps_pex is not None
+            started = time.perf_counter()
             _run([*_pex_tools(python), str(deps_pex), "venv", str(work)], "materialize deps.pex")
-            # Compile ahead (PYTHONDONTWRITEBYTECODE is often set, so nothing would later), with
-            # the final path recorded in the bytecode so tracebacks name real files.
-            _run(
-                [
-                    str(work / "bin" / "python"),
-                    "-m",
-                    "compileall",
-                    "-q",
-                    "-j",
-                    "0",
-                    "-s",
-                    str(work),
-                    "-p",
-                    str(final),
-                    str(work / "lib"),
-                ],
-                "compile the deps venv",
-                check=False,  # some packages ship files that do not compile; that is fine
+            steps = {"venv": time.perf_counter() - started}
+            # Bytecode ahead (PYTHONDONTWRITEBYTECODE is often set, so nothing would write it
+            # later): linked from the wheels this host compiled before, only new ones compiled.
+            here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            steps.update(
+                provide_bytecode(work, deps_pex, self.data_dir / "bytecode", python or here)
             )
+            for step, duration in steps.items():
+                timings[f"materialize.{step}"] = round(duration, 4)
 
     def _extract_source(self, source_pex: Path | None, final: Path) -> None:
         with atomic_directory(final) as work:

@@ -1,0 +1,68 @@
+"""A dependency change on the host: the new environment gets the bytecode of every wheel it shares
+with an earlier one by hardlink, only new wheels are compiled, and the serving one is untouched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from dagster_fastdeploy.manifest import Manifest
+from dagster_fastdeploy.runtime.environments import Environment, Environments
+from tests.fixtures_runtime import build_deps_pex, build_source_pex, publish
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            stat = path.stat()
+            found[str(path.relative_to(root))] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _environment(
+    store: Any, data_dir: Path, deps: Path, source: Path, timings: dict[str, float]
+) -> Environment:
+    entry = publish(store, "prod", "loc", deps, source, {"module_name": "app"})
+    manifest = Manifest.from_dict(entry.manifest)
+    return Environments(data_dir, store).prepare(manifest, timings, "loc", entry.version)
+
+
+def test_a_new_wheel_is_compiled_and_the_others_bytecode_is_linked(
+    tmp_path: Path, shared_caches: Path, file_store: Any
+) -> None:
+    pexes = shared_caches / "incremental-env-pexes"
+    before = build_deps_pex(["toolz==1.0.0"], pexes / "toolz.pex")
+    after = build_deps_pex(["toolz==1.0.0", "six==1.17.0"], pexes / "toolz-six.pex")
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    source = build_source_pex(tmp_path / "src", tmp_path / "src" / "app", tmp_path / "s.pex")
+    data_dir = tmp_path / "data"
+
+    first_steps: dict[str, float] = {}
+    first = _environment(file_store, data_dir, before, source, first_steps)
+    assert "materialize.bytecode_compiled" in first_steps
+    serving = _snapshot(first.deps_dir)
+
+    steps: dict[str, float] = {}
+    second = _environment(file_store, data_dir, after, source, steps)
+    assert "materialize.bytecode_linked" in steps and "materialize.bytecode_compiled" in steps
+    assert _snapshot(first.deps_dir) == serving  # the serving environment was not touched
+
+    def pyc(env: Environment, module: str) -> Path:
+        site = next(env.deps_dir.glob("lib/python*/site-packages"))
+        return next(site.glob(f"{module}/__pycache__/*.pyc"))
+
+    shared = pyc(first, "toolz/curried"), pyc(second, "toolz/curried")
+    assert shared[0].stat().st_ino == shared[1].stat().st_ino  # linked, not compiled again
+    site = next(second.deps_dir.glob("lib/python*/site-packages"))
+    assert list(site.glob("__pycache__/six.*.pyc"))  # the new wheel was compiled
+
+    # Both import, and a traceback names the environment's own files, not the first one's.
+    code = "import six, toolz.itertoolz as m; print(m.groupby.__code__.co_filename)"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([str(second.python), "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(second.deps_dir)), done.stdout
