@@ -194,7 +194,7 @@ class HostProcess:
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = 60.0) -> dict[str, Any]:
+    def wait_healthy(self, timeout: float = 60.0) -> Any:
         from dagster_fastdeploy.errors import HostError
         from dagster_fastdeploy.runtime.control_client import ControlClient
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.builder import build_project
+from dagster_fastdeploy.host_api import LocationStatus
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.s3 import S3Store
 from tests.fixtures_store import free_port
@@ -16,10 +17,11 @@ from tests.test_deploy import edit, run_cli
 LOCATION = "example_project"
 
 
-def served(host: Any) -> dict[str, Any]:
+def served(host: Any) -> LocationStatus:
     with host.client() as control:
-        status = control.status()
-    return next(loc for loc in status["locations"] if loc["name"] == LOCATION)
+        entry = control.status().location(LOCATION)
+    assert entry is not None
+    return entry
 
 
 def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
@@ -43,7 +45,7 @@ def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
     second = run_cli("deploy", str(example_copy), "--store", file_store_url, *server)
     assert second.returncode == 0, second.stderr
     assert f"host {host.address}: serving" in second.stdout
-    assert served(host)["serving_version"] == 2
+    assert served(host).serving_version == 2
 
     back = run_cli("rollback", "--location", LOCATION, "--store", file_store_url, "--json", *server)
     assert back.returncode == 0, back.stderr
@@ -51,7 +53,7 @@ def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
     assert (v3["version"], v3["rolled_back_to"], v3["state"]) == (3, 1, "serving")
     assert v3["server_id"] != v1["server_id"]  # a new code server, so Dagster reloads
     now = served(host)
-    assert (now["serving_version"], now["pex_tag"]) == (3, v1["pex_tag"])
+    assert (now.serving_version, now.pex_tag) == (3, v1["pex_tag"])
 
 
 def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serving(
@@ -82,9 +84,9 @@ def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serv
     assert source.name in answer["error"]["message"]
     assert "did not start serving" in bad.stderr and "Traceback" not in bad.stderr
     now = served(host)
-    assert (now["version"], now["state"]) == (2, "failed")  # what was asked, and how it went
-    assert now["serving_version"] == 1  # what Dagster still talks to
-    assert now["server_id"] == json.loads(good.stdout)["server_id"]
+    assert (now.version, now.state) == (2, "failed")  # what was asked, and how it went
+    assert now.serving_version == 1  # what Dagster still talks to
+    assert now.server_id == json.loads(good.stdout)["server_id"]
     plain = run_cli("deploy", str(example_copy), "--store", s3_store_url, *server)
     assert plain.returncode == 1
     assert f"error: blob {source.name} is corrupted in the store" in plain.stdout

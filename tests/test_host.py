@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
+from dagster_fastdeploy.host_api import LocationStatus, RemoveAnswer
 from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
 
 LOCATION = "example_project"
 
 
-def endpoint_port(status_entry: dict[str, Any]) -> int:
-    return int(status_entry["endpoint"].rpartition(":")[2])
+def endpoint_port(status_entry: LocationStatus) -> int:
+    assert status_entry.endpoint is not None
+    return int(status_entry.endpoint.rpartition(":")[2])
 
 
 def asset_keys_through_dagster(port: int, location: str = LOCATION) -> tuple[set[str], str]:
@@ -45,15 +47,15 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
     v1 = project_copy.publish(file_store)
     with host.client() as control:
         first = control.deploy(LOCATION, v1.version, timeout=300)
-    assert first["state"] == "serving", first["error"]
-    assert first["version"] == 1
-    assert set(first["steps"]) >= {"fetch", "materialize", "load", "switch"}
-    assert "handover" in first["steps"]  # forked from the environment's standby
+    assert first.state == "serving", first.error
+    assert first.version == 1
+    assert set(first.steps) >= {"fetch", "materialize", "load", "switch"}
+    assert "handover" in first.steps  # forked from the environment's standby
 
     port = endpoint_port(first)
     keys, server_id = asset_keys_through_dagster(port)
     assert keys == {"raw_orders", "raw_customers", "orders_by_region"}
-    assert server_id == first["server_id"]
+    assert server_id == first.server_id
 
     from dagster._grpc.client import DagsterGrpcClient
 
@@ -91,23 +93,23 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
     finally:
         stop.set()
         looper.join()
-    assert second["state"] == "serving", second["error"]
+    assert second.state == "serving", second.error
     assert failures == []
     assert calls > calls_at_switch > 0
 
     keys, new_server_id = asset_keys_through_dagster(port)
     assert "new_orders_report" in keys
-    assert new_server_id == second["server_id"] != server_id
+    assert new_server_id == second.server_id != server_id
 
     # the source-only change reused the deps environment: nothing to materialize but the source
     events = [e for e in host.log() if e.get("event") == "rollout.step" and e["version"] == 2]
     assert {e["step"] for e in events} >= {"fetch", "materialize", "handover", "load", "switch"}
 
     with host.client() as control:
-        status = control.status()["locations"]
+        status = control.status().locations
     (entry,) = status
-    assert entry["name"] == LOCATION and entry["state"] == "serving" and entry["version"] == 2
-    definitions = entry["definitions"]
+    assert entry.name == LOCATION and entry.state == "serving" and entry.version == 2
+    definitions = entry.definitions
     assert "new_orders_report" in {a["key"] for a in definitions["assets"]}
     assert {
         "key": "orders_by_region",
@@ -124,7 +126,7 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
     assert [s["name"] for s in definitions["sensors"]] == ["new_orders_sensor"]
     # the host process itself never imported dagster
     with host.client() as control:
-        assert control.health()["dagster_imported"] is False
+        assert control.health().dagster_imported is False
 
 
 def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_line(
@@ -134,20 +136,20 @@ def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_
     good = project_copy.publish(file_store)
     with host.client() as control:
         serving = control.deploy(LOCATION, good.version, timeout=300)
-    assert serving["state"] == "serving", serving["error"]
+    assert serving.state == "serving", serving.error
 
     line = project_copy.break_syntax()
     bad = project_copy.publish(file_store)
     with host.client() as control:
         failed = control.deploy(LOCATION, bad.version, timeout=300)
-    assert failed["state"] == "failed"
-    assert failed["error"]["type"] == "SyntaxError"
-    assert failed["error"]["file"].endswith("example_project/assets.py")
-    assert failed["error"]["line"] == line
+    assert failed.state == "failed"
+    assert failed.error.type == "SyntaxError"
+    assert failed.error.file.endswith("example_project/assets.py")
+    assert failed.error.line == line
 
     # the old version still answers on the same endpoint
     keys, server_id = asset_keys_through_dagster(endpoint_port(serving))
-    assert server_id == serving["server_id"]
+    assert server_id == serving.server_id
     assert "raw_orders" in keys
 
     status = run_cli("status", "--server", host.address, "--json")
@@ -171,8 +173,8 @@ def test_deploy_command_exits_non_zero_when_the_new_version_fails(
                      "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
     assert broken.returncode != 0
     with host.client() as control:
-        (entry,) = control.status()["locations"]
-    assert entry["state"] == "failed" and entry["serving_version"] == 1
+        (entry,) = control.status().locations
+    assert entry.state == "failed" and entry.serving_version == 1
 
 
 def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
@@ -183,7 +185,7 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
         project_copy.publish(file_store, name)
     before = wait_for_status(host, lambda locs: len(locs) == 2 and all_serving(locs))
     endpoint_ports = [endpoint_port(loc) for loc in before]
-    old_code_servers = [loc["code_server_pid"] for loc in before]
+    old_code_servers = [loc.code_server_pid for loc in before]
 
     host.kill9()
     # the orphaned code servers notice (their pipe from the host closes) and exit
@@ -194,8 +196,8 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     )
     # nobody calls Deploy: the host converges from the store's records by itself
     after = wait_for_status(restarted, lambda locs: len(locs) == 2 and all_serving(locs))
-    assert [(loc["name"], loc["endpoint"], loc["version"]) for loc in after] == [
-        (loc["name"], loc["endpoint"], loc["version"]) for loc in before
+    assert [(loc.name, loc.endpoint, loc.version) for loc in after] == [
+        (loc.name, loc.endpoint, loc.version) for loc in before
     ]
     for port in endpoint_ports:
         keys, _ = asset_keys_through_dagster(port)
@@ -206,8 +208,8 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     project_copy.publish(file_store)
     wait_for_status(
         restarted,
-        lambda locs: any(loc["name"] == LOCATION and loc["version"] == 2 and
-                         loc["state"] == "serving" for loc in locs),
+        lambda locs: any(loc.name == LOCATION and loc.version == 2 and
+                         loc.state == "serving" for loc in locs),
     )  # fmt: skip
     keys, _ = asset_keys_through_dagster(endpoint_ports[0])
     assert "late_asset" in keys
@@ -215,7 +217,7 @@ def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     # a second host on the same store (and environment cache) converges to the same versions
     second = start_host(file_store, data_dir=host.data_dir)
     converged = wait_for_status(
-        second, lambda locs: [(loc["name"], loc["version"], loc["state"]) for loc in locs]
+        second, lambda locs: [(loc.name, loc.version, loc.state) for loc in locs]
         == [(LOCATION, 2, "serving"), ("second_location", 1, "serving")],
     )  # fmt: skip
     keys, _ = asset_keys_through_dagster(endpoint_port(converged[0]))
@@ -239,11 +241,11 @@ def test_a_location_can_pin_another_dagster_and_python_version_than_the_host(
                       python=OTHER_PYTHON)  # fmt: skip
     with host.client() as control:
         result = control.deploy("legacy", version.version, timeout=600)
-    assert result["state"] == "serving", result["error"]
-    assert result["dagster_version"].startswith("1.12.")
-    assert result["python_version"].startswith(OTHER_PYTHON + ".")
+    assert result.state == "serving", result.error
+    assert result.dagster_version.startswith("1.12.")
+    assert result.python_version.startswith(OTHER_PYTHON + ".")
     keys, server_id = asset_keys_through_dagster(endpoint_port(result), "legacy")
-    assert keys == {"legacy_asset"} and server_id == result["server_id"]
+    assert keys == {"legacy_asset"} and server_id == result.server_id
 
 
 def test_rollback_serves_an_old_version_again_and_remove_frees_the_endpoint(
@@ -254,20 +256,20 @@ def test_rollback_serves_an_old_version_again_and_remove_frees_the_endpoint(
     project_copy.add_asset("short_lived")
     second = project_copy.publish(file_store)
     with host.client() as control:
-        assert control.deploy(LOCATION, second.version, timeout=300)["state"] == "serving"
+        assert control.deploy(LOCATION, second.version, timeout=300).state == "serving"
         rolled = control.rollback(LOCATION, first.version, timeout=300)
-    assert rolled["state"] == "serving" and rolled["version"] == 3
-    assert rolled["pex_tag"] == first.pex_tag
+    assert rolled.state == "serving" and rolled.version == 3
+    assert rolled.pex_tag == first.pex_tag
     keys, server_id = asset_keys_through_dagster(endpoint_port(rolled))
-    assert "short_lived" not in keys and server_id == rolled["server_id"]
+    assert "short_lived" not in keys and server_id == rolled.server_id
     record = file_store.read_record("prod", LOCATION)
     assert record.current.version == 3 and record.current.rollback_of == first.version
 
     with host.client() as control:
         by_tag = control.deploy(LOCATION, pex_tag=first.pex_tag, timeout=300)
-        assert by_tag["version"] == 3 and by_tag["state"] == "serving"
-        assert control.remove(LOCATION) == {"location": LOCATION, "removed": True}
-        assert control.status()["locations"] == []
+        assert by_tag.version == 3 and by_tag.state == "serving"
+        assert control.remove(LOCATION) == RemoveAnswer(location=LOCATION, removed=True)
+        assert control.status().locations == []
     assert file_store.read_record("prod", LOCATION) is None
     from dagster._grpc.client import DagsterGrpcClient
 
@@ -282,28 +284,28 @@ def test_a_code_server_that_dies_is_started_again(
     version = project_copy.publish(file_store)
     with host.client() as control:
         first = control.deploy(LOCATION, version.version, timeout=300)
-    assert first["state"] == "serving"
-    os.kill(first["code_server_pid"], signal.SIGKILL)
+    assert first.state == "serving"
+    os.kill(first.code_server_pid, signal.SIGKILL)
     (again,) = wait_for_status(
         host,
-        lambda locs: locs[0]["state"] == "serving" and locs[0]["server_id"] != first["server_id"],
+        lambda locs: locs[0].state == "serving" and locs[0].server_id != first.server_id,
     )
-    assert again["version"] == version.version and again["endpoint"] == first["endpoint"]
+    assert again.version == version.version and again.endpoint == first.endpoint
     keys, server_id = asset_keys_through_dagster(endpoint_port(again))
-    assert "raw_orders" in keys and server_id == again["server_id"]
+    assert "raw_orders" in keys and server_id == again.server_id
     assert any(e.get("event") == "code_server.exited" for e in host.log())
 
 
-def all_serving(locations: list[dict[str, Any]]) -> bool:
-    return all(loc["state"] == "serving" for loc in locations)
+def all_serving(locations: list[LocationStatus]) -> bool:
+    return all(loc.state == "serving" for loc in locations)
 
 
-def wait_for_status(host: Any, done: Any, timeout: float = 600.0) -> list[dict[str, Any]]:
+def wait_for_status(host: Any, done: Any, timeout: float = 600.0) -> list[LocationStatus]:
     """Poll the host's status until `done(locations)`; fails with the last status otherwise."""
     deadline = time.monotonic() + timeout
     while True:
         with host.client() as control:
-            locations = control.status()["locations"]
+            locations = control.status().locations
         if done(locations):
             return locations
         assert time.monotonic() < deadline, locations
@@ -344,8 +346,8 @@ def test_a_host_on_an_s3_store_fetches_verifies_and_serves(
     host = start_host(store)
     with host.client() as control:
         result = control.deploy(LOCATION, version.version, timeout=300)
-    assert result["state"] == "serving", result["error"]
-    assert result["steps"]["fetch"] > 0
+    assert result.state == "serving", result.error
+    assert result.steps["fetch"] > 0
     keys, _ = asset_keys_through_dagster(endpoint_port(result))
     assert keys == {"raw_orders", "raw_customers", "orders_by_region", "only_in_s3"}
     assert not any((host.data_dir / "blobs").glob("source-*.pex"))  # fetched copy cleaned up

@@ -21,7 +21,7 @@ def test_a_call_with_a_wrong_token_is_refused(
     host = start_host(file_store, extra_args=["--token-file", str(token_file)],
                       env={"DAGSTER_FASTDEPLOY_TOKEN": "s3cret-token"})  # fmt: skip
     with ControlClient(host.address, token="s3cret-token") as client:
-        assert client.health()["ok"] is True
+        assert client.health().ok is True
     for wrong in ("guess", ""):
         with ControlClient(host.address, token=wrong) as client, pytest.raises(HostError) as e:
             client.status()

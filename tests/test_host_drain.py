@@ -79,7 +79,7 @@ def test_a_call_running_during_the_swap_finishes_on_the_old_version(
     v1 = project_copy.publish(file_store)
     with host.client() as control:
         old = control.deploy(LOCATION, v1.version, timeout=300)
-    assert old["state"] == "serving", old["error"]
+    assert old.state == "serving", old.error
 
     answers: list[str] = []
     caller = threading.Thread(
@@ -92,14 +92,14 @@ def test_a_call_running_during_the_swap_finishes_on_the_old_version(
     v2 = project_copy.publish(file_store)
     with host.client() as control:
         new = control.deploy(LOCATION, v2.version, timeout=300)
-    assert new["state"] == "serving" and new["server_id"] != old["server_id"]
+    assert new.state == "serving" and new.server_id != old.server_id
     # switched, but the old code server is still there, serving the call it started
-    assert Path(f"/proc/{old['code_server_pid']}").exists()
+    assert Path(f"/proc/{old.code_server_pid}").exists()
 
     release.write_text("go")
     caller.join(300)
     assert answers == ["evaluated by v1"]
-    wait_until_gone(old["code_server_pid"])  # stopped once the call finished
+    wait_until_gone(old.code_server_pid)  # stopped once the call finished
     deadline = time.monotonic() + 60  # the stop step is logged once the host saw the exit
     while True:
         steps = [e for e in host.log() if e.get("event") == "rollout.step" and e["version"] == 1]

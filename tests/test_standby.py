@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dagster_fastdeploy.host_api import LocationStatus, StandbyPoolStatus
 from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
 from tests.test_host import asset_keys_through_dagster, endpoint_port, run_cli, wait_until_gone
 
@@ -21,16 +22,16 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def standbys(host: Any) -> dict[str, Any]:
+def standbys(host: Any) -> StandbyPoolStatus:
     with host.client() as control:
-        return dict(control.status()["standby"])
+        return control.status().standby
 
 
-def deploy(host: Any, version: int) -> dict[str, Any]:
+def deploy(host: Any, version: int) -> LocationStatus:
     with host.client() as control:
         result = control.deploy(LOCATION, version, timeout=300)
-    assert result["state"] == "serving", result["error"]
-    return dict(result)
+    assert result.state == "serving", result.error
+    return result
 
 
 def test_a_source_only_deploy_is_served_by_the_standby_which_stays_ready(
@@ -39,33 +40,33 @@ def test_a_source_only_deploy_is_served_by_the_standby_which_stays_ready(
     host = start_host(file_store)
     first = deploy(host, project_copy.publish(file_store).version)
     # the environment had no standby yet: it is started, then the code server forked from it
-    assert {"standby_start", "handover", "load"} <= set(first["steps"])
-    assert "start" not in first["steps"]
-    (standby,) = standbys(host)["environments"]
-    assert standby["state"] == "ready"
-    assert parent_of(first["code_server_pid"]) == standby["pid"]
+    assert {"standby_start", "handover", "load"} <= set(first.steps)
+    assert "start" not in first.steps
+    (standby,) = standbys(host).environments
+    assert standby.state == "ready"
+    assert parent_of(first.code_server_pid) == standby.pid
 
     project_copy.add_asset("added_by_the_standby")
     second_version = project_copy.publish(file_store).version
     deploy_started = time.time()
     second = deploy(host, second_version)
-    assert {"handover", "load"} <= set(second["steps"])
-    assert not {"start", "standby_start"} & set(second["steps"])
+    assert {"handover", "load"} <= set(second.steps)
+    assert not {"start", "standby_start"} & set(second.steps)
     # the process that serves v2 is a fork of the standby, which was ready before the deploy
-    assert parent_of(second["code_server_pid"]) == standby["pid"]
-    assert standby["ready_since"] < deploy_started
+    assert parent_of(second.code_server_pid) == standby.pid
+    assert standby.ready_since < deploy_started
     keys, server_id = asset_keys_through_dagster(endpoint_port(second))
-    assert "added_by_the_standby" in keys and server_id == second["server_id"]
+    assert "added_by_the_standby" in keys and server_id == second.server_id
 
     # a standby is ready after the hand-over, for the next edit
-    (after,) = standbys(host)["environments"]
-    assert after["state"] == "ready" and after["pid"] == standby["pid"]
-    assert after["handovers"] == 2
+    (after,) = standbys(host).environments
+    assert after.state == "ready" and after.pid == standby.pid
+    assert after.handovers == 2
     events = [e["event"] for e in host.log() if e.get("event", "").startswith("standby.")]
     assert events.count("standby.handover") == 2 and "standby.ready" in events
-    wait_until_gone(first["code_server_pid"])  # v1 drains and stops after the switch
+    wait_until_gone(first.code_server_pid)  # v1 drains and stops after the switch
     readable = run_cli("status", "--server", host.address).stdout
-    assert f"ready, pid {standby['pid']}, 1 code servers forked from it" in readable
+    assert f"ready, pid {standby.pid}, 1 code servers forked from it" in readable
 
 
 def test_the_standby_never_imports_user_code_and_preloads_what_the_last_version_used(
@@ -79,20 +80,18 @@ def test_the_standby_never_imports_user_code_and_preloads_what_the_last_version_
     )
     host = start_host(file_store)
     first = deploy(host, project_copy.publish(file_store).version)
-    (standby,) = standbys(host)["environments"]
+    (standby,) = standbys(host).environments
     project_copy.add_asset("second_version")
     second = deploy(host, project_copy.publish(file_store).version)
 
     importers = {int(line) for line in marker.read_text().split()}
-    assert importers == {first["code_server_pid"], second["code_server_pid"]}
-    assert standby["pid"] not in importers
+    assert importers == {first.code_server_pid, second.code_server_pid}
+    assert standby.pid not in importers
     # the first version's imports from the deps environment are remembered for the standby
-    remembered = json.loads(
-        (host.data_dir / "preload" / f"{standby['environment']}.json").read_text()
-    )
+    remembered = json.loads((host.data_dir / "preload" / f"{standby.environment}.json").read_text())
     assert remembered and not [m for m in remembered if m.startswith("example_project")]
     deadline = time.monotonic() + 120  # the standby imports them in the background
-    while standbys(host)["environments"][0]["preloaded_modules"] < len(remembered):
+    while standbys(host).environments[0].preloaded_modules < len(remembered):
         assert time.monotonic() < deadline, standbys(host)
         time.sleep(0.1)
 
@@ -112,30 +111,30 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
     host = start_host(file_store)
     old = publish(file_store, "prod", LOCATION, deps_pex_112, source, target, python=OTHER_PYTHON)
     on_112 = deploy(host, old.version)
-    assert on_112["dagster_version"].startswith("1.12.") and "handover" in on_112["steps"]
-    (standby_112,) = standbys(host)["environments"]
-    assert parent_of(on_112["code_server_pid"]) == standby_112["pid"]
+    assert on_112.dagster_version.startswith("1.12.") and "handover" in on_112.steps
+    (standby_112,) = standbys(host).environments
+    assert parent_of(on_112.code_server_pid) == standby_112.pid
     assert asset_keys_through_dagster(endpoint_port(on_112))[0] == {"legacy_asset"}
 
     # the same code on another deps.pex (dagster 1.13): a new environment, a new standby
     new_deps = project_copy.build().deps_path
     new = publish(file_store, "prod", LOCATION, new_deps, source, target)
     on_113 = deploy(host, new.version)
-    assert on_113["dagster_version"].startswith("1.13.")
-    assert {"standby_start", "handover"} <= set(on_113["steps"])
-    wait_until_gone(on_112["code_server_pid"])
-    wait_until_gone(standby_112["pid"])  # its environment serves nothing any more
+    assert on_113.dagster_version.startswith("1.13.")
+    assert {"standby_start", "handover"} <= set(on_113.steps)
+    wait_until_gone(on_112.code_server_pid)
+    wait_until_gone(standby_112.pid)  # its environment serves nothing any more
     deadline = time.monotonic() + 60
-    while len(standbys(host)["environments"]) != 1 and time.monotonic() < deadline:
+    while len(standbys(host).environments) != 1 and time.monotonic() < deadline:
         time.sleep(0.1)
-    (standby_113,) = standbys(host)["environments"]
-    assert standby_113["environment"] != standby_112["environment"]
-    assert parent_of(on_113["code_server_pid"]) == standby_113["pid"]
+    (standby_113,) = standbys(host).environments
+    assert standby_113.environment != standby_112.environment
+    assert parent_of(on_113.code_server_pid) == standby_113.pid
     deadline = time.monotonic() + 60
     while not (stopped := [e for e in host.log() if e.get("event") == "standby.stopped"]):
         assert time.monotonic() < deadline, "no standby.stopped event"  # logged after its exit
         time.sleep(0.1)
-    assert [e["environment"] for e in stopped] == [standby_112["environment"]]
+    assert [e["environment"] for e in stopped] == [standby_112.environment]
 
 
 def test_no_standby_starts_every_version_cold(
@@ -143,11 +142,11 @@ def test_no_standby_starts_every_version_cold(
 ) -> None:
     host = start_host(file_store, extra_args=["--no-standby"])
     result = deploy(host, project_copy.publish(file_store).version)
-    assert "start" in result["steps"]
-    assert not {"handover", "standby_start"} & set(result["steps"])
-    assert standbys(host) == {"enabled": False, "environments": []}
+    assert "start" in result.steps
+    assert not {"handover", "standby_start"} & set(result.steps)
+    assert standbys(host) == StandbyPoolStatus(enabled=False, environments=[])
     assert host.process is not None
-    assert parent_of(result["code_server_pid"]) == host.process.pid
+    assert parent_of(result.code_server_pid) == host.process.pid
 
 
 def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
@@ -155,11 +154,11 @@ def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
 ) -> None:
     host = start_host(file_store)
     result = deploy(host, project_copy.publish(file_store).version)
-    (standby,) = standbys(host)["environments"]
-    assert os.path.exists(f"/proc/{standby['pid']}")
+    (standby,) = standbys(host).environments
+    assert os.path.exists(f"/proc/{standby.pid}")
     host.kill9()
-    wait_until_gone(standby["pid"])
-    wait_until_gone(result["code_server_pid"])
+    wait_until_gone(standby.pid)
+    wait_until_gone(result.code_server_pid)
 
 
 def test_a_standby_that_dies_is_replaced_and_its_code_servers_keep_serving(
@@ -167,18 +166,18 @@ def test_a_standby_that_dies_is_replaced_and_its_code_servers_keep_serving(
 ) -> None:
     host = start_host(file_store)
     first = deploy(host, project_copy.publish(file_store).version)
-    (standby,) = standbys(host)["environments"]
-    os.kill(standby["pid"], signal.SIGKILL)
-    wait_until_gone(standby["pid"])
+    (standby,) = standbys(host).environments
+    os.kill(standby.pid, signal.SIGKILL)
+    wait_until_gone(standby.pid)
     # the code server forked from it still answers
     keys, server_id = asset_keys_through_dagster(endpoint_port(first))
-    assert "raw_orders" in keys and server_id == first["server_id"]
+    assert "raw_orders" in keys and server_id == first.server_id
 
     project_copy.add_asset("after_the_standby_died")
     second = deploy(host, project_copy.publish(file_store).version)
-    assert {"standby_start", "handover"} <= set(second["steps"])
-    (replacement,) = standbys(host)["environments"]
-    assert replacement["pid"] != standby["pid"] and replacement["state"] == "ready"
-    assert parent_of(second["code_server_pid"]) == replacement["pid"]
+    assert {"standby_start", "handover"} <= set(second.steps)
+    (replacement,) = standbys(host).environments
+    assert replacement.pid != standby.pid and replacement.state == "ready"
+    assert parent_of(second.code_server_pid) == replacement.pid
     assert "after_the_standby_died" in asset_keys_through_dagster(endpoint_port(second))[0]
     assert any(e.get("event") == "standby.exited" for e in host.log())

@@ -91,7 +91,7 @@ def test_webserver_shows_the_new_asset_after_a_deploy_without_a_reload(
     host = start_host(file_store)
     v1 = project_copy.publish(file_store)
     with host.client() as control:
-        assert control.deploy(LOCATION, v1.version, timeout=300)["state"] == "serving"
+        assert control.deploy(LOCATION, v1.version, timeout=300).state == "serving"
 
     workspace = tmp_path / "workspace.yaml"
     run_cli("workspace", "--server", host.address, "-o", str(workspace))
@@ -102,7 +102,7 @@ def test_webserver_shows_the_new_asset_after_a_deploy_without_a_reload(
     project_copy.add_asset("weekly_summary")
     v2 = project_copy.publish(file_store)
     with host.client() as control:
-        assert control.deploy(LOCATION, v2.version, timeout=300)["state"] == "serving"
+        assert control.deploy(LOCATION, v2.version, timeout=300).state == "serving"
     # no reload call: the webserver notices the endpoint's new server id by itself
     assert "weekly_summary" in wait_for_assets(url, {"weekly_summary"})
 

@@ -10,50 +10,18 @@ as it was; the next deploy uploads what is still missing.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from dagster_fastdeploy.host_api import DeployResult
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name
 
+__all__ = ["DeployResult", "deploy_project"]
+
 # Called with (blob name, size in bytes) before an upload; may return a progress callback.
 UploadProgress = Callable[[str, int], "Progress | None"]
-
-
-@dataclass
-class DeployResult:
-    location: str
-    deployment: str
-    version: int
-    previous_version: int | None
-    path: str  # "fast": no deps.pex built or uploaded; "full" otherwise
-    uploaded: list[str]
-    bytes_uploaded: int  # bytes actually sent: only the chunks the store lacked
-    deps_bytes: int  # the whole deps.pex, to compare bytes_uploaded with
-    pex_tag: str
-    seconds: dict[str, float]
-    store: str
-    deps_built: bool = False
-    rollout: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def state(self) -> str | None:
-        return self.rollout.get("state") if self.rollout else None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        rollout = data.pop("rollout")
-        if rollout is not None:
-            data.update(
-                state=rollout.get("state"),
-                server_id=rollout.get("server_id"),
-                endpoint=rollout.get("endpoint"),
-                error=rollout.get("error"),
-                rollout_steps=rollout.get("steps") or {},
-            )
-        return data
 
 
 class _Clock:

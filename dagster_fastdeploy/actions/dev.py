@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.host_api import DEFINITION_KINDS, LocationStatus, VersionState
 
 # Files whose change is not a change of the project (our own outputs, caches, editors' scratch).
 IGNORED_DIRS = {
@@ -38,8 +39,6 @@ IGNORED_DIRS = {
 }
 IGNORED_SUFFIXES = (".pyc", ".swp", ".swx", "~", ".tmp")
 
-DEFINITION_KINDS = ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")
-
 
 @dataclass
 class DevOptions:
@@ -54,10 +53,9 @@ class DevOptions:
     standby: bool = True
 
 
-def definition_names(status_entry: dict[str, Any]) -> dict[str, set[str]]:
+def definition_names(definitions: dict[str, list[Any]]) -> dict[str, set[str]]:
     """{kind: names} from a host status entry's definitions."""
     found: dict[str, set[str]] = {}
-    definitions = status_entry.get("definitions") or {}
     for kind in DEFINITION_KINDS:
         names = set()
         for item in definitions.get(kind) or []:
@@ -165,16 +163,13 @@ class DevLoop:
             client.health()
         return True
 
-    def status_entry(self) -> dict[str, Any]:
+    def status_entry(self) -> LocationStatus | None:
         from dagster_fastdeploy.runtime.control_client import ControlClient
 
         with ControlClient(self.server) as client:
-            for entry in client.status()["locations"]:
-                if entry["name"] == self.location:
-                    return dict(entry)
-        return {}
+            return client.status().location(self.location)
 
-    def deploy(self) -> dict[str, Any] | None:
+    def deploy(self) -> LocationStatus | None:
         """Deploy the project as it is now; print one line. A failure is printed, not raised:
         the host keeps serving the version it had."""
         from dagster_fastdeploy.actions.deploy import deploy_project
@@ -192,18 +187,19 @@ class DevLoop:
             self.echo(f"✗ {self.location}: {e}")
             return None
         seconds = time.perf_counter() - start
-        rollout = result.rollout or {}
+        rollout = result.rollout
         steps = ", ".join(
             f"{k} {v:.2f}" for k, v in result.seconds.items() if k not in ("total", "connect")
         )
-        if rollout.get("state") != "serving":
+        if rollout is None or rollout.state is not VersionState.SERVING:
+            error = rollout.error if rollout else None
             self.echo(
                 f"✗ {self.location} v{result.version} failed in {seconds:.2f}s; still serving the "
-                f"previous version.\n{rollout.get('error') or ''}".rstrip()
+                f"previous version.\n{error.traceback or error.message if error else ''}".rstrip()
             )
             return rollout
-        entry = self.status_entry()
-        after = definition_names(entry)
+        entry = self.status_entry() or rollout
+        after = definition_names(entry.definitions)
         changes = describe_changes(self.known, after)
         self.known = after
         self.echo(
@@ -253,12 +249,12 @@ class DevLoop:
             wait_for(self.host_healthy, 60, f"the warm host on {self.server}")
             self.echo(f"warm host on {self.server} (store {o.store_url}, log {logs / 'host.log'})")
             entry = self.deploy()
-            if not entry or not entry.get("endpoint"):
+            if entry is None or not entry.endpoint:
                 raise HostError(
                     f"the first version of {self.location} did not serve; fix the error above "
                     "and run `dagster-fastdeploy dev` again"
                 )
-            endpoint = str(entry["endpoint"])
+            endpoint = entry.endpoint
             self.echo(f"{self.location}: Dagster gRPC endpoint {endpoint}")
             workspace = self.write_workspace(endpoint)
             with self._webserver(workspace, logs / "webserver.log"):

@@ -4,11 +4,10 @@ append-only: the rollback is a new version whose `rollback_of` names the version
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 from dagster_fastdeploy.errors import FastDeployError
+from dagster_fastdeploy.host_api import RollbackResult
 from dagster_fastdeploy.manifest import parse_pex_tag
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry, check_name
@@ -16,30 +15,6 @@ from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry, che
 
 class NothingToRollBackError(FastDeployError):
     """The location has no version to roll back to, or the one asked for cannot be used."""
-
-
-@dataclass
-class RollbackResult:
-    location: str
-    deployment: str
-    version: int
-    rolled_back_to: int
-    previous_version: int
-    pex_tag: str
-    seconds: dict[str, float]
-    store: str
-    rollout: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def state(self) -> str | None:
-        return self.rollout.get("state") if self.rollout else None
-
-    def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in vars(self).items() if k != "rollout"}
-        if self.rollout is not None:
-            for key in ("state", "server_id", "endpoint", "error"):
-                data[key] = self.rollout.get(key)
-        return data
 
 
 def _versions(record: DeploymentRecord) -> str:

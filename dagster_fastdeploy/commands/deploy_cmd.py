@@ -12,6 +12,12 @@ from typing import Any, Callable
 import click
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.host_api import (
+    DeployResult,
+    LocationStatus,
+    RollbackResult,
+    VersionState,
+)
 
 PROGRESS_BAR_OVER = 4 * 1024 * 1024  # bytes: smaller uploads finish before a bar helps
 
@@ -87,29 +93,34 @@ def upload_progress() -> Iterator[Callable[[str, int], Any] | None]:
         yield progress_for
 
 
-def _rollout_lines(server: str, data: dict[str, Any]) -> list[str]:
-    line = f"  host {server}: {data.get('state')}"
-    if data.get("server_id"):
-        line += f" (server id {data['server_id']})"
-    if data.get("endpoint"):
-        line += f" at {data['endpoint']}"
+def _rollout_lines(server: str, rollout: LocationStatus | None) -> list[str]:
+    if rollout is None:
+        return [f"  host {server}: no answer"]
+    line = f"  host {server}: {rollout.state}"
+    if rollout.server_id:
+        line += f" (server id {rollout.server_id})"
+    if rollout.endpoint:
+        line += f" at {rollout.endpoint}"
     lines = [line]
-    error = data.get("error")
-    if error:
-        message = error.get("message", error) if isinstance(error, dict) else error
-        lines.append(f"  error: {message}")
+    if rollout.error:
+        lines.append(f"  error: {rollout.error.message}")
     return lines
 
 
-def _finish(as_json: bool, data: dict[str, Any], lines: list[str], server: str | None) -> None:
+def _finish(
+    as_json: bool,
+    result: DeployResult | RollbackResult,
+    lines: list[str],
+    server: str | None,
+) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
     else:
         click.echo("\n".join(lines))
-    if server and data.get("state") != "serving":
+    if server and result.state is not VersionState.SERVING:
         raise HostError(
-            f"the host at {server} did not start serving {data['location']} version "
-            f"{data['version']} (state: {data.get('state')}); the version is recorded and the "
+            f"the host at {server} did not start serving {result.location} version "
+            f"{result.version} (state: {result.state}); the version is recorded and the "
             "host keeps serving the one it had. See the error above and the host's log."
         )
 
@@ -152,7 +163,6 @@ def deploy(
             progress_for=progress_for,
             rollout_timeout=timeout,
         )
-    data = result.to_json()
     was = f"v{result.previous_version} -> " if result.previous_version else ""
     deps_sent = any(name.startswith("deps-") for name in result.uploaded)
     whole_deps = f"; the whole deps.pex is {_size(result.deps_bytes)}" if deps_sent else ""
@@ -169,8 +179,8 @@ def deploy(
         "  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.seconds.items()),
     ]
     if server:
-        lines += _rollout_lines(server, result.rollout or {})
-    _finish(as_json, data, lines, server)
+        lines += _rollout_lines(server, result.rollout)
+    _finish(as_json, result, lines, server)
 
 
 @click.command()
@@ -215,8 +225,8 @@ def rollback(
         f"  pex tag: {result.pex_tag}",
     ]
     if server:
-        lines += _rollout_lines(server, result.rollout or {})
-    _finish(as_json, result.to_json(), lines, server)
+        lines += _rollout_lines(server, result.rollout)
+    _finish(as_json, result, lines, server)
 
 
 @click.command()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from dagster_fastdeploy.host_api import LocationStatus
 
 DEFAULT_SERVER = "127.0.0.1:4270"
 
@@ -70,46 +73,45 @@ def status(server: str, as_json: bool) -> None:
     with ControlClient(server) as client:
         answer = client.status()
     if as_json:
-        shown = {"locations": answer["locations"], "standby": answer.get("standby")}
+        data = answer.to_json()
+        shown = {"locations": data["locations"], "standby": data["standby"]}
         click.echo(json.dumps(shown, indent=2))
         return
-    click.echo(format_status(answer["locations"]))
-    for standby in (answer.get("standby") or {}).get("environments", []):
+    click.echo(format_status(answer.locations))
+    for standby in answer.standby.environments:
         click.echo(
-            f"standby {standby['environment'][:19]}: {standby['state']}, pid {standby['pid']}, "
-            f"{len(standby['code_servers'])} code servers forked from it"
+            f"standby {standby.environment[:19]}: {standby.state}, pid {standby.pid}, "
+            f"{len(standby.code_servers)} code servers forked from it"
         )
 
 
-def format_status(locations: list[dict[str, Any]]) -> str:
+def format_status(locations: list[LocationStatus]) -> str:
     if not locations:
         return "No locations: deploy one with `dagster-fastdeploy deploy --server HOST:PORT`."
     rows = [("LOCATION", "VERSION", "STATE", "ENDPOINT", "ASSETS", "CHECKS", "JOBS", "SERVING")]
     for loc in locations:
-        d = loc.get("definitions") or {}
+        d = loc.definitions
         rows.append(
             (
-                loc["name"],
-                str(loc.get("version") or "-"),
-                loc.get("state") or "-",
-                loc.get("endpoint") or "-",
+                loc.name,
+                str(loc.version or "-"),
+                str(loc.state),
+                loc.endpoint or "-",
                 str(len(d.get("assets", []))),
                 str(len(d.get("asset_checks", []))),
                 str(len(d.get("jobs", []))),
-                f"v{loc['serving_version']}" if loc.get("serving_version") else "nothing",
+                f"v{loc.serving_version}" if loc.serving_version else "nothing",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     for loc in locations:
-        error = loc.get("error")
+        error = loc.error
         if error:
-            where = f"{error.get('file')}:{error.get('line')}: " if error.get("file") else ""
-            lines.append(
-                f"\n{loc['name']} v{loc.get('version')} failed: {where}{error.get('message')}"
-            )
-            if error.get("traceback"):
-                lines.append(error["traceback"].rstrip())
+            where = f"{error.file}:{error.line}: " if error.file else ""
+            lines.append(f"\n{loc.name} v{loc.version} failed: {where}{error.message}")
+            if error.traceback:
+                lines.append(error.traceback.rstrip())
     return "\n".join(lines)
 
 
@@ -123,7 +125,7 @@ def workspace(server: str, output: Path | None) -> None:
     from dagster_fastdeploy.runtime.control_client import ControlClient
 
     with ControlClient(server) as client:
-        locations = client.status()["locations"]
+        locations = client.status().locations
     text = workspace_yaml(locations)
     if output is None:
         click.echo(text, nl=False)
@@ -132,15 +134,15 @@ def workspace(server: str, output: Path | None) -> None:
         click.echo(f"Wrote {output} ({len(locations)} locations)", err=True)
 
 
-def workspace_yaml(locations: list[dict[str, Any]]) -> str:
+def workspace_yaml(locations: list[LocationStatus]) -> str:
     lines = ["load_from:"]
     for loc in locations:
-        host, _, port = loc["endpoint"].rpartition(":")
+        host, _, port = (loc.endpoint or "").rpartition(":")
         lines += [
             "  - grpc_server:",
             f"      host: {json.dumps(host)}",
             f"      port: {int(port)}",
-            f"      location_name: {json.dumps(loc['name'])}",
+            f"      location_name: {json.dumps(loc.name)}",
         ]
     if not locations:
         lines[0] = "load_from: []"

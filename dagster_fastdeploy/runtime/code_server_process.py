@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.host_api import LoadError
 
 LOADER_SCRIPT = Path(__file__).resolve().parent.parent / "loader" / "code_server.py"
 GET_SERVER_ID = "/api.DagsterApi/GetServerId"
@@ -30,8 +31,8 @@ class LoadFailed(Exception):
     """The location's code did not load; `error` is the loader's report (type, message, file,
     line, traceback) or what we know of a crash."""
 
-    def __init__(self, error: dict[str, Any]):
-        super().__init__(error.get("message", "load failed"))
+    def __init__(self, error: LoadError):
+        super().__init__(error.message)
         self.error = error
 
 
@@ -147,7 +148,7 @@ class CodeServerProcess:
         """Wait for the loader's report; raise LoadFailed with the user's error if it failed."""
         report = self._wait_for_file(self._report_path, timeout, "load its definitions")
         if not report.get("ok"):
-            raise LoadFailed(report.get("error") or {"message": "the loader reported a failure"})
+            raise LoadFailed(LoadError.from_json(report.get("error") or "the loader failed"))
         self.report = report
         return report
 
@@ -162,7 +163,7 @@ class CodeServerProcess:
             except grpc.RpcError as e:
                 raise LoadFailed(self._crash_error(f"the code server did not answer: {e}")) from e
         if self.server_id and self.server_id.encode() not in raw:
-            raise LoadFailed({"message": f"another server answers at {self.address}"})
+            raise LoadFailed(LoadError(f"another server answers at {self.address}"))
 
     def stop(self, grace: float = 30.0) -> None:
         """Ask the process to stop after its running executions finish; kill it after `grace`.
@@ -218,14 +219,8 @@ class CodeServerProcess:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.005)
 
-    def _crash_error(self, message: str) -> dict[str, Any]:
+    def _crash_error(self, message: str) -> LoadError:
         tail = ""
         if self.log_path.exists():
             tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
-        return {
-            "type": "CodeServerError",
-            "message": message,
-            "file": None,
-            "line": None,
-            "traceback": tail,
-        }
+        return LoadError(message, type="CodeServerError", traceback=tail)

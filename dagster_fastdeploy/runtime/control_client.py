@@ -12,6 +12,16 @@ import os
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.host_api import (
+    DEFAULT_ROLLOUT_TIMEOUT,
+    DeployRequest,
+    HealthAnswer,
+    LocationStatus,
+    RemoveAnswer,
+    RemoveRequest,
+    RollbackRequest,
+    StatusAnswer,
+)
 from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
 
 SERVICE = "dagster_fastdeploy.Control"
@@ -57,33 +67,37 @@ class ControlClient:
         self,
         location: str,
         version: int | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
         pex_tag: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> LocationStatus:
         """Roll out `version` (or the latest recorded version with `pex_tag`) of `location`
-        from the host's store and wait until it serves, fails, or `timeout` passes. Returns
-        {location, version, pex_tag, state: serving|failed|starting, server_id, error, endpoint,
-        steps}. A failed rollout is returned, not raised: the caller decides the exit code."""
-        request = {"location": location, "version": version, "pex_tag": pex_tag, "timeout": timeout}
-        return self._call("Deploy", request, deadline=timeout + 15.0)
+        from the host's store and wait until it serves, fails, or `timeout` passes. A failed
+        rollout is returned (state failed, with its error), not raised: the caller decides the
+        exit code."""
+        request = DeployRequest(location, version=version, pex_tag=pex_tag, timeout=timeout)
+        answer = self._call("Deploy", request.to_json(), deadline=timeout + 15.0)
+        return LocationStatus.from_json(answer)
 
-    def status(self) -> dict[str, Any]:
-        """{"locations": [{name, version, pex_tag, state, endpoint, server_id, error,
-        definitions, ...}]}"""
-        return self._call("Status", {}, deadline=15.0)
+    def status(self) -> StatusAnswer:
+        """Every location the host serves, and its standby pool."""
+        return StatusAnswer.from_json(self._call("Status", {}, deadline=15.0))
 
-    def rollback(self, location: str, version: int, timeout: float = 120.0) -> dict[str, Any]:
+    def rollback(
+        self, location: str, version: int, timeout: float = DEFAULT_ROLLOUT_TIMEOUT
+    ) -> LocationStatus:
         """Serve the recorded `version` of `location` again; same answer as deploy()."""
-        request = {"location": location, "version": version, "timeout": timeout}
-        return self._call("Rollback", request, deadline=timeout + 15.0)
+        request = RollbackRequest(location, version=version, timeout=timeout)
+        answer = self._call("Rollback", request.to_json(), deadline=timeout + 15.0)
+        return LocationStatus.from_json(answer)
 
-    def remove(self, location: str) -> dict[str, Any]:
+    def remove(self, location: str) -> RemoveAnswer:
         """Stop serving `location` and free its endpoint."""
-        return self._call("Remove", {"location": location}, deadline=60.0)
+        answer = self._call("Remove", RemoveRequest(location).to_json(), deadline=60.0)
+        return RemoveAnswer.from_json(answer)
 
-    def health(self) -> dict[str, Any]:
-        """{"ok": true, "deployment", "store", "pid", "version"} from a live host."""
-        return self._call("Health", {}, deadline=5.0)
+    def health(self) -> HealthAnswer:
+        """What a live host says of itself."""
+        return HealthAnswer.from_json(self._call("Health", {}, deadline=5.0))
 
     # -- transport -------------------------------------------------------------------------
     def _call(self, method: str, request: dict[str, Any], deadline: float) -> dict[str, Any]:
@@ -118,10 +132,13 @@ def _host_error(address: str, method: str, e: Any) -> HostError:
 
 
 def roll_out(
-    server: str, location: str, version: int, token: str | None, timeout: float = 120.0
-) -> dict[str, Any]:
+    server: str,
+    location: str,
+    version: int,
+    token: str | None,
+    timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
+) -> LocationStatus:
     """Ask the host at `server` to serve `location` at `version` and wait for the outcome, for
-    `deploy --server` and `rollback --server`: {state: serving|failed|starting, server_id, error,
-    endpoint, ...}."""
+    `deploy --server` and `rollback --server`."""
     with ControlClient(server, token=token) as client:
         return client.deploy(location, version=version, timeout=timeout)

@@ -16,6 +16,12 @@ from typing import Any, Callable
 import grpc
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.host_api import (
+    DeployRequest,
+    LocationStatus,
+    RemoveRequest,
+    RollbackRequest,
+)
 from dagster_fastdeploy.runtime.control_client import SERVICE
 from dagster_fastdeploy.runtime.host import Host
 
@@ -36,15 +42,11 @@ class ControlServer:
         self.host = host
         self._token = token
         methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "Deploy": lambda r: host.deploy(
-                r["location"], r.get("version"), r.get("pex_tag"), float(r.get("timeout") or 120)
-            ),
-            "Status": lambda r: host.status(),
-            "Rollback": lambda r: host.rollback(
-                r["location"], int(r["version"]), float(r.get("timeout") or 120)
-            ),
-            "Remove": lambda r: host.remove(r["location"]),
-            "Health": lambda r: host.health(),
+            "Deploy": lambda r: _deploy(host, DeployRequest.from_json(r)).to_json(),
+            "Status": lambda r: host.status().to_json(),
+            "Rollback": lambda r: _rollback(host, RollbackRequest.from_json(r)).to_json(),
+            "Remove": lambda r: host.remove(RemoveRequest.from_json(r).location).to_json(),
+            "Health": lambda r: host.health().to_json(),
         }
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(self._wrap(fn))
@@ -87,3 +89,11 @@ class ControlServer:
             if key == "authorization" and hmac.compare_digest(str(value), expected):
                 return True
         return False
+
+
+def _deploy(host: Host, request: DeployRequest) -> LocationStatus:
+    return host.deploy(request.location, request.version, request.pex_tag, request.timeout)
+
+
+def _rollback(host: Host, request: RollbackRequest) -> LocationStatus:
+    return host.rollback(request.location, request.version, request.timeout)

@@ -14,9 +14,16 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.host_api import (
+    HealthAnswer,
+    LoadError,
+    LocationStatus,
+    RemoveAnswer,
+    StandbyPoolStatus,
+    StatusAnswer,
+)
 from dagster_fastdeploy.runtime.code_server_process import claim_run_dir
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
@@ -97,7 +104,7 @@ class Host:
         version: int | None = None,
         pex_tag: str | None = None,
         timeout: float = 120.0,
-    ) -> dict[str, Any]:
+    ) -> LocationStatus:
         """Serve the location's recorded version (the current one, or the one named, which
         must be current) and wait up to `timeout` for it to serve or fail."""
         check_name("location", location)
@@ -122,7 +129,7 @@ class Host:
             )
         return self._serve_and_wait(location, entry, timeout, retry_failed=True)
 
-    def rollback(self, location: str, version: int, timeout: float = 120.0) -> dict[str, Any]:
+    def rollback(self, location: str, version: int, timeout: float = 120.0) -> LocationStatus:
         """Record `version` again as the location's newest version (rollback_of), then serve it."""
         check_name("location", location)
         record = self.store.read_record(self.deployment, location)
@@ -147,40 +154,39 @@ class Host:
         assert current is not None
         return self._serve_and_wait(location, current, timeout, retry_failed=True)
 
-    def remove(self, location: str) -> dict[str, Any]:
+    def remove(self, location: str) -> RemoveAnswer:
         """Stop serving the location, free its port and delete its record from the store."""
         check_name("location", location)
         with self._reconcile_lock:
             self.store.remove_location(self.deployment, location)
             found = self._drop(location, release_port=True)
-        return {"location": location, "removed": found}
+        return RemoveAnswer(location=location, removed=found)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusAnswer:
         with self._lock:
             states = [self._locations[n] for n in sorted(self._locations)]
         pool = self.rollouts.standby
-        return {
-            "deployment": self.deployment,
-            "locations": [self._describe(s) for s in states],
-            "standby": {
-                "enabled": pool is not None,
-                "environments": pool.status() if pool is not None else [],
-            },
-        }
+        return StatusAnswer(
+            deployment=self.deployment,
+            locations=[self._describe(s) for s in states],
+            standby=StandbyPoolStatus(
+                enabled=pool is not None,
+                environments=pool.status() if pool is not None else [],
+            ),
+        )
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthAnswer:
         from dagster_fastdeploy import __version__
 
-        return {
-            "ok": True,
-            "deployment": self.deployment,
-            "store": self.store.url,
-            "pid": os.getpid(),
-            "version": __version__,
-            "locations": len(self._locations),
-            # the host forwards Dagster's API as bytes: it never imports dagster or user code
-            "dagster_imported": "dagster" in sys.modules,
-        }
+        return HealthAnswer(
+            ok=True,
+            deployment=self.deployment,
+            store=self.store.url,
+            pid=os.getpid(),
+            version=__version__,
+            locations=len(self._locations),
+            dagster_imported="dagster" in sys.modules,
+        )
 
     # -- reconcile -------------------------------------------------------------------------
     def reconcile_once(self) -> None:
@@ -290,18 +296,7 @@ class Host:
         except LoadFailed as e:
             self._failed(state, entry, e.error, timings)
         except Exception as e:
-            self._failed(
-                state,
-                entry,
-                {
-                    "type": type(e).__name__,
-                    "message": str(e),
-                    "file": None,
-                    "line": None,
-                    "traceback": None,
-                },
-                timings,
-            )
+            self._failed(state, entry, LoadError.from_exception(e), timings)
         finally:
             with self._lock:
                 state.timings[entry.version] = timings
@@ -312,7 +307,7 @@ class Host:
         self,
         state: LocationState,
         entry: VersionEntry,
-        error: dict[str, Any],
+        error: LoadError,
         timings: dict[str, float],
     ) -> None:
         with self._lock:
@@ -321,16 +316,16 @@ class Host:
             "rollout.failed",
             location=state.name,
             version=entry.version,
-            error=error.get("message"),
-            file=error.get("file"),
-            line=error.get("line"),
+            error=error.message,
+            file=error.file,
+            line=error.line,
             still_serving=state.serving.version if state.serving else None,
             **timings,
         )
 
     def _serve_and_wait(
         self, location: str, entry: VersionEntry, timeout: float, retry_failed: bool
-    ) -> dict[str, Any]:
+    ) -> LocationStatus:
         state, done = self._ensure(location, entry, retry_failed)
         done.wait(timeout)
         return self._describe(state, version=entry.version)
@@ -357,6 +352,6 @@ class Host:
             host = socket.gethostname()
         return f"{host}:{port}"
 
-    def _describe(self, state: LocationState, version: int | None = None) -> dict[str, Any]:
+    def _describe(self, state: LocationState, version: int | None = None) -> LocationStatus:
         with self._lock:
             return state.describe(version, self._endpoint(state.endpoint.port))

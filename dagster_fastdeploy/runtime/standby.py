@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.host_api import StandbyStatus
 from dagster_fastdeploy.runtime.code_server_process import (
     CodeServerProcess,
     launch_loader,
@@ -138,16 +139,16 @@ class Standby:
             self.server.kill()
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "environment": self.environment,
-            "state": "ready" if self.ready_at and self.alive() else "starting",
-            "pid": self.pid,
-            "ready_since": self.ready_at,
-            "preloaded_modules": len(self.preloaded),
-            "handovers": self.handovers,
-            "code_servers": [c.pid for c in self.live_children()],
-        }
+    def describe(self) -> StandbyStatus:
+        return StandbyStatus(
+            environment=self.environment,
+            state="ready" if self.ready_at and self.alive() else "starting",
+            pid=self.pid,
+            ready_since=self.ready_at,
+            preloaded_modules=len(self.preloaded),
+            handovers=self.handovers,
+            code_servers=[c.pid for c in self.live_children()],
+        )
 
     def _ask(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
         data = json.dumps(message).encode()
@@ -265,7 +266,7 @@ class StandbyPool:
             standby.stop()
             log_event("standby.stopped", environment=name, pid=standby.pid, reason="host stop")
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[StandbyStatus]:
         with self._lock:
             standbys = list(self._standbys.values())
         return [s.describe() for s in standbys]
