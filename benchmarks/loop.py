@@ -32,6 +32,8 @@ MODULE = "example_project.definitions"
 DESCRIPTIONS = {
     "cold_full": "empty caches and store, no host: build, upload, start, serving",
     "deps_change": "one small dependency added: deps rebuilt, uploaded, serving",
+    "deps_change_large": "the same on a real-size project (dagster, dagster-cloud, boto3, "
+    "pandas, matplotlib)",
     "source_edit": "one new asset saved -> answered by the stable endpoint (standby ready)",
     "source_edit_cold": "the same edit with the standby pool disabled (--no-standby)",
     "source_edit_generated": "the same edit on a generated 200-asset, 30-module project",
@@ -139,6 +141,18 @@ def run_all(work: Path, quick: bool, only: set[str] | None = None) -> dict[str, 
             warm.stop()
 
     attempt("source_edit_cold", cold_edits)
+
+    def large_deps() -> None:
+        project = scenarios.large_project(EXAMPLE, work / "large-src")
+        sandbox = Sandbox(work / "large", share_caches_with=shared.caches)
+        warm = scenarios.WarmLocation(project, sandbox, standby=True, location="large")
+        try:
+            first = n["deps"]  # after the packages deps_change added
+            scenarios.deps_change(found["deps_change_large"], warm, n["deps"], first)
+        finally:
+            warm.stop()
+
+    attempt("deps_change_large", large_deps)
 
     def generated() -> None:
         project = write_generated_project(work / "generated-src")

@@ -21,6 +21,19 @@ from benchmarks.timing import Run, Scenario
 
 # Small pure-Python packages that neither dagster nor pandas pull in: one per deps_change run.
 SMALL_DEPENDENCIES = ["toolz", "sortedcontainers", "humanize", "inflection", "more-itertools"]
+# A real-size project's dependencies (deps.pex ~110 MB), for deps_change_large.
+LARGE_DEPENDENCIES = ["dagster", "dagster-cloud", "boto3", "pandas", "matplotlib"]
+
+
+def large_project(project: Path, dest: Path) -> Path:
+    """`project` with the real-size dependency set added to its dependencies."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    pyproject = dest / "pyproject.toml"
+    lines = "".join(f'  "{r}",\n' for r in LARGE_DEPENDENCIES)
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace("dependencies = [\n", f"dependencies = [\n{lines}", 1))
+    return dest
 
 
 def _deploy(sandbox: Sandbox, project: Path, host: Host, run: Run, *extra: str) -> dict[str, Any]:
@@ -30,6 +43,9 @@ def _deploy(sandbox: Sandbox, project: Path, host: Host, run: Run, *extra: str) 
     for step, seconds in (result.get("seconds") or {}).items():
         if step != "total":
             run.steps[f"deploy.{step}"] = run.steps.get(f"deploy.{step}", 0.0) + seconds
+    for step, seconds in (result.get("build_steps") or {}).items():  # the build's own steps
+        if step not in ("total", "deps"):
+            run.steps[f"build.{step}"] = run.steps.get(f"build.{step}", 0.0) + seconds
     for step, seconds in (result.get("rollout_steps") or {}).items():  # the host's own steps
         run.steps[f"host.{step}"] = run.steps.get(f"host.{step}", 0.0) + seconds
     run.bytes_uploaded = (run.bytes_uploaded or 0) + int(result.get("bytes_uploaded", 0))
@@ -107,11 +123,12 @@ def source_edit(scenario: Scenario, warm: WarmLocation, runs: int, settle: float
         scenario.measure(body)
 
 
-def deps_change(scenario: Scenario, warm: WarmLocation, runs: int) -> None:
-    """One small dependency added: deps rebuilt; bytes uploaded next to the full deps.pex size."""
+def deps_change(scenario: Scenario, warm: WarmLocation, runs: int, first: int = 0) -> None:
+    """One small dependency added: deps rebuilt; bytes uploaded next to the full deps.pex size.
+    Run i adds SMALL_DEPENDENCIES[first + i] (each scenario its own, so none is cached)."""
     full_sizes = []
     for i in range(runs):
-        requirement = SMALL_DEPENDENCIES[i % len(SMALL_DEPENDENCIES)]
+        requirement = SMALL_DEPENDENCIES[(first + i) % len(SMALL_DEPENDENCIES)]
         warm.edits += 1
         name = f"bench_asset_{warm.edits}"
 

@@ -279,6 +279,7 @@ class DeployResult:
     store: str
     deps_built: bool = False
     rollout: LocationStatus | None = field(default=None, repr=False)  # with --server
+    build_steps: dict[str, float] = field(default_factory=dict)  # the build's seconds by step
 
     @property
     def state(self) -> VersionState | None:

@@ -157,4 +157,5 @@ def deploy_project(
         store=store.url,
         deps_built=bool(result.deps_built),
         rollout=rollout,
+        build_steps={k: round(v, 4) for k, v in result.seconds.items()},
     )
