@@ -59,6 +59,7 @@ def test_a_source_only_edit_uploads_the_source_blob_alone(
     assert second["bytes_uploaded"] < 3 * 1024 * 1024
     assert first["pex_tag"].startswith(f"files={deps_name}:")  # same deps, new source
     assert set(second["seconds"]) >= {"connect", "build", "upload", "record", "total"}
+    assert set(second["build_steps"]) >= {"deps_hash", "source_pex", "total"}  # the build's own
     record = open_store(store_url).read_record("prod", "example_project")
     assert record is not None and [e.version for e in record.history] == [1, 2]
     who = record.history[1].deployed_by
