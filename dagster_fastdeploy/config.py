@@ -33,12 +33,14 @@ SETTINGS = {
     "extras": "optional-dependency groups of [project.optional-dependencies] to include",
     "requirements": "extra requirements files, relative to the project",
     "preload": "modules a standby code server imports ahead of the definitions",
+    "for": 'what the artifacts are for: "dagster-plus" (default: a fastdeploy host)',
     "host_group": "the hosts that serve this location (`serve --host-group NAME`)",
     "out_dir": "where build writes its outputs (default dist/fastdeploy)",
     "index_url": "the package index to resolve from",
     "extra_index_urls": "more package indexes",
     "find_links": "local directories or URLs of wheels",
     "exclude": "gitignore-style patterns left out of working_directory/root",
+    "include": "files shipped even when git-ignored, e.g. ['.env'] (patterns, relative)",
     "build_sdists": "allow building dependencies from sdists (default true)",
 }
 # Keys hatch reads for every build target, allowed in [tool.hatch.build.targets.fastdeploy].
@@ -78,11 +80,13 @@ class ProjectConfig:
     requirements_files: list[Path] = field(default_factory=list)
     preload: list[str] = field(default_factory=list)
     host_group: str | None = None
+    for_target: str | None = None  # "dagster-plus" (dagster_plus.py), else a fastdeploy host
     out_dir: Path | None = None
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
     find_links: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
     build_sdists: bool = True
     container_context: dict[str, Any] | None = None  # dagster_cloud.yaml's, kept in the manifest
     warnings: list[str] = field(default_factory=list)  # said at build time, never fatal
@@ -129,11 +133,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {e}. Fix the file and build again.") from e
 
 
-def load_project(project_dir: Path, location: CloudLocation | None = None) -> ProjectConfig:
+def load_project(
+    project_dir: Path, location: CloudLocation | None = None, for_target: str | None = None
+) -> ProjectConfig:
     """Read a project directory into a ProjectConfig; a bad or missing setting is a ConfigError.
 
     `location` is the dagster_cloud.yaml entry to build (config_locations.load_locations passes
-    it); without it, the entry describing `project_dir` is found (see cloud_yaml.entry_for)."""
+    it); without it, the entry describing `project_dir` is found (see cloud_yaml.entry_for).
+    `for_target` (`--for`) overrides `[tool.dagster-fastdeploy] for`."""
     root = Path(project_dir).resolve()
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory. Pass the directory of a Dagster project.")
@@ -154,6 +161,7 @@ def load_project(project_dir: Path, location: CloudLocation | None = None) -> Pr
     name = (pyproject.get("project") or {}).get("name") or _setup_py_name(root) or root.name
     target, warnings = _code_target(root, cloud, tool, str(name))
     declared = _declared_target(tool)
+    for_target, python, platforms = _target_runtime(settings, for_target)
     return ProjectConfig(
         root=root,
         name=str(name),
@@ -162,8 +170,9 @@ def load_project(project_dir: Path, location: CloudLocation | None = None) -> Pr
         container_context=cloud.container_context if cloud else None,
         warnings=warnings,
         other_target=declared if cloud and declared and declared[1] != target else None,
-        python=_python(settings),
-        platforms=_str_list(settings, "platforms"),
+        python=python,
+        platforms=platforms,
+        for_target=for_target,
         pyproject=pyproject,
         extras=_str_list(settings, "extras"),
         requirements_files=[root / p for p in _str_list(settings, "requirements")],
@@ -174,6 +183,7 @@ def load_project(project_dir: Path, location: CloudLocation | None = None) -> Pr
         extra_index_urls=_str_list(settings, "extra_index_urls"),
         find_links=_str_list(settings, "find_links"),
         exclude=_str_list(settings, "exclude"),
+        include=_str_list(settings, "include"),
         build_sdists=_bool(settings, "build_sdists", True),
     )
 
@@ -229,6 +239,21 @@ def check_python_version(value: str, key: str = "--python") -> str:
     if not _PY_VERSION.match(value):
         raise ConfigError(f'{key} must be a Python version like "3.12", not {value!r}.')
     return value
+
+
+def _target_runtime(
+    settings: dict[str, Any], for_target: str | None
+) -> tuple[str | None, str, list[str]]:
+    """What the artifacts are for, and the Python and platforms that follow from it."""
+    from dagster_fastdeploy import dagster_plus
+
+    for_target = dagster_plus.check_target(for_target or settings.get("for"), f"`{SECTION}.for`")
+    python = _python(settings)
+    platforms = _str_list(settings, "platforms")
+    if for_target == dagster_plus.DAGSTER_PLUS:
+        python = python if "python" in settings else dagster_plus.DEFAULT_PYTHON
+        platforms = platforms or [dagster_plus.default_platform(python)]
+    return for_target, python, platforms
 
 
 def _host_group(settings: dict[str, Any]) -> str | None:

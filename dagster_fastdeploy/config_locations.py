@@ -15,11 +15,14 @@ from dagster_fastdeploy.config import ProjectConfig, load_project
 from dagster_fastdeploy.errors import ConfigError
 
 
-def load_locations(directory: Path, selected: Sequence[str] = ()) -> list[ProjectConfig]:
+def load_locations(
+    directory: Path, selected: Sequence[str] = (), for_target: str | None = None
+) -> list[ProjectConfig]:
     """The projects of the locations at `directory`, in the yaml's order.
 
     Without a dagster_cloud.yaml listing locations, the directory is one project; there, one
-    `selected` name names its location (as `deploy --location` always did)."""
+    `selected` name names its location (as `deploy --location` always did). `for_target` is
+    `--for` (see load_project)."""
     root = Path(directory).resolve()
     yaml_path = root / FILE_NAME
     entries = read_cloud_yaml(yaml_path) if yaml_path.is_file() else []
@@ -29,7 +32,7 @@ def load_locations(directory: Path, selected: Sequence[str] = ()) -> list[Projec
                 f"{root} is one code location (no {FILE_NAME} lists locations); "
                 f"--location was given {len(selected)} times."
             )
-        project = load_project(root)
+        project = load_project(root, for_target=for_target)
         if selected:
             project.location_name = selected[0]
         return [project]
@@ -41,7 +44,7 @@ def load_locations(directory: Path, selected: Sequence[str] = ()) -> list[Projec
             f"Its locations: {', '.join(names)}."
         )
     chosen = [entry for entry in entries if not selected or entry.name in selected]
-    return [load_project(entry.directory, location=entry) for entry in chosen]
+    return [load_project(e.directory, location=e, for_target=for_target) for e in chosen]
 
 
 def location_out_dirs(projects: Sequence[ProjectConfig], out_dir: Path | None) -> list[Path | None]:

@@ -87,3 +87,27 @@ def test_a_yaml_target_without_definitions_points_at_the_one_that_has_them(
     assert out.returncode != 0
     assert "'loc_a.empty' but pyproject.toml's [tool.dagster] module_name" in out.stderr
     assert "pyproject.toml's [tool.dagster] module_name (loc_a.definitions) loads" in out.stderr
+
+
+def test_a_left_out_env_file_is_said_with_how_to_ship_it(
+    example_build: BuildResult, copy_project: Callable, tmp_path: Path
+) -> None:
+    root = copy_project("example_locations")
+    (root / "loc_a" / ".env").write_text("WAREHOUSE_PASSWORD=secret\n")
+    (root / "loc_a" / ".gitignore").write_text(".env\n")
+    out = subprocess.run(
+        [*CLI, str(root), "--location", "loc_a", "--out", str(tmp_path / "1")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ".env was left out of source.pex" in out.stderr
+    assert 'include = [".env"]' in out.stderr
+    names = zipfile.ZipFile(next((tmp_path / "1").glob("source-*.pex"))).namelist()
+    assert "working_directory/root/.env" not in names
+
+    with open(root / "loc_a" / "pyproject.toml", "a") as f:
+        f.write('\n[tool.dagster-fastdeploy]\ninclude = [".env"]\n')
+    [result] = build_locations(root, ["loc_a"], out_dir=tmp_path / "2")
+    assert "working_directory/root/.env" in zipfile.ZipFile(result.source_path).namelist()
+    assert not result.warnings

@@ -53,3 +53,27 @@ def test_gitignore_rules_and_excludes(tmp_path: Path, in_git: bool) -> None:
         subprocess.run(["git", "init", "-q", str(root)], check=True)
         subprocess.run(["git", "-C", str(root), "add", "pyproject.toml"], check=True)
     assert project_files(root, exclude=["data/*.csv"]) == EXPECTED
+
+
+@pytest.mark.parametrize("in_git", [False, True], ids=["walker", "git"])
+def test_a_directory_with_pyvenv_cfg_is_a_virtualenv_whatever_its_name(
+    tmp_path: Path, in_git: bool
+) -> None:
+    root = make_project(tmp_path / "project")
+    for rel in ("envs/py311/pyvenv.cfg", "envs/py311/lib/site.py", ".venv2/pyvenv.cfg"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("home = /usr/bin\n")
+    if in_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+    assert project_files(root, exclude=["data/*.csv"]) == EXPECTED
+
+
+@pytest.mark.parametrize("in_git", [False, True], ids=["walker", "git"])
+def test_include_ships_a_git_ignored_file(tmp_path: Path, in_git: bool) -> None:
+    root = make_project(tmp_path / "project")
+    (root / ".env").write_text("SECRET=1\n")
+    (root / ".gitignore").write_text((root / ".gitignore").read_text() + ".env\n")
+    if in_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+    assert ".env" not in project_files(root, exclude=["data/*.csv"])
+    assert ".env" in project_files(root, exclude=["data/*.csv"], include=[".env"])

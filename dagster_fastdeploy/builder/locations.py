@@ -17,14 +17,15 @@ def build_locations(
     locations: Sequence[str] = (),
     out_dir: Path | None = None,
     warn: Callable[[str], None] | None = None,
+    for_target: str | None = None,
     **options: Any,
 ) -> list[BuildResult]:
     """Build the locations at `directory` (all, or those named in `locations`); `options` are
     build_project's. With one location this is build_project's result in a list. `warn` hears
-    each configuration note once, before anything is built."""
+    each configuration note once, before anything is built. `for_target` is `--for`."""
     from dagster_fastdeploy.config_locations import load_locations, location_out_dirs
 
-    projects = load_locations(Path(directory), locations)
+    projects = load_locations(Path(directory), locations, for_target)
     outs = location_out_dirs(projects, out_dir)
     if warn is not None:
         for note in dict.fromkeys(note for project in projects for note in project.warnings):

@@ -31,6 +31,7 @@ class BuildResult:
     seconds: dict[str, float] = field(default_factory=dict)
     resolved: bool = False  # the resolver ran in this build
     warnings: list[str] = field(default_factory=list)  # notes for the user; the build succeeded
+    for_target: str | None = None  # "dagster-plus", else a fastdeploy host
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
@@ -59,6 +60,7 @@ class BuildResult:
             "target": m.target.describe(),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "warnings": list(self.warnings),
+            "for": self.for_target,
         }
 
 
@@ -119,6 +121,7 @@ def build_project(
     progress: Callable[[str], None] | None = None,
     known_deps: KnownDeps | None = None,
     config: ProjectConfig | None = None,
+    for_target: str | None = None,
 ) -> BuildResult:
     """Build `project_dir` into `out_dir` (default PROJECT_DIR/dist/fastdeploy).
 
@@ -127,7 +130,8 @@ def build_project(
     None), else resolved and built. source.pex is always rebuilt, in-process. With `check`, the
     definitions are loaded in the built environment and a failure raises DefinitionsLoadError
     carrying the user's traceback. On any error the out dir is left without partial files.
-    `config` is the project already read (a dagster_cloud.yaml location); default: read it.
+    `config` is the project already read (a dagster_cloud.yaml location); default: read it, for
+    `for_target` (`--for`, see dagster_plus.py).
     """
     from dagster_fastdeploy.builder.deps import input_hash, prepare_deps
     from dagster_fastdeploy.builder.requirements import collect
@@ -137,13 +141,17 @@ def build_project(
     say = progress or (lambda _: None)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    config = config or load_project(Path(project_dir))
+    config = config or load_project(Path(project_dir), for_target=for_target)
     target = _target(python or config.python, platforms, config.platforms, need_interpreter=check)
     out = Path(out_dir).resolve() if out_dir is not None else config.default_out_dir
     created_out = not out.exists()
     try:
         step = time.perf_counter()
         declared = collect(config, target.helper_python)
+        if config.for_target == "dagster-plus":
+            from dagster_fastdeploy.dagster_plus import check_requirements
+
+            check_requirements(config.name, _names(declared.requirements))
         deps_hash = input_hash(config, target, declared)
         seconds["deps_hash"] = time.perf_counter() - step
 
@@ -165,6 +173,7 @@ def build_project(
         say("Building source.pex")
         step = time.perf_counter()
         files = source_files(config, declared.local_projects, out)
+        notes = list(config.warnings) + _left_out_env(config, files)
         seconds["source_files"] = time.perf_counter() - step
         step = time.perf_counter()
         source_path, source = write_source_pex(files, target.python, out)
@@ -213,8 +222,27 @@ def build_project(
         deps_built=deps.built,
         seconds=seconds,
         resolved=deps.resolved,
-        warnings=list(config.warnings),
+        warnings=notes,
+        for_target=config.for_target,
     )
+
+
+def _left_out_env(config: ProjectConfig, files: list[Any]) -> list[str]:
+    """Dagster loads `.env` from the working directory; say when one stayed out (secrets)."""
+    shipped = {f.name for f in files}
+    if not (config.root / ".env").is_file() or "working_directory/root/.env" in shipped:
+        return []
+    return [
+        f"{config.root / '.env'} was left out of source.pex (git-ignored or excluded: secrets "
+        "stay out by default), so Dagster will not load it. To ship it, add "
+        'include = [".env"] to [tool.dagster-fastdeploy] in pyproject.toml.'
+    ]
+
+
+def _names(requirements: list[str]) -> list[str]:
+    from packaging.requirements import Requirement
+
+    return [Requirement(line).name for line in requirements]
 
 
 def _other_target_hint(

@@ -1,7 +1,8 @@
 """Which files of the project directory go into source.pex under `working_directory/root`:
 everything git would commit (tracked and untracked-but-not-ignored files), without `.git`,
-caches, `dist/`, virtualenvs or the build's own output. Outside a git checkout, `.gitignore`
-files are read with the same pattern rules."""
+caches, `dist/`, virtualenvs (any directory holding a `pyvenv.cfg`, whatever its name) or the
+build's own output. Outside a git checkout, `.gitignore` files are read with the same pattern
+rules. `include` patterns name files shipped even when git-ignored (a `.env`, say)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,17 @@ ALWAYS_EXCLUDED_DIRS = {
 ALWAYS_EXCLUDED_FILES = ("*.pyc", "*.pyo", ".DS_Store", "*.egg-info")
 
 
-def project_files(root: Path, exclude: list[str], out_dir: Path | None = None) -> list[str]:
+def project_files(
+    root: Path, exclude: list[str], out_dir: Path | None = None, include: list[str] | None = None
+) -> list[str]:
     """Relative POSIX paths of the files to ship, sorted."""
     listed = _git_files(root)
     if listed is None:
         listed = _walk(root, _GitIgnore(root))
+    if include:
+        wanted = {rel for rel in _walk(root, None) if _matches_any(rel, include)}
+        listed = sorted(set(listed) | wanted)
+    virtualenvs = tuple(rel[: -len("pyvenv.cfg")] for rel in listed if rel.endswith("/pyvenv.cfg"))
     skip_prefix = None
     if out_dir is not None:
         with contextlib.suppress(ValueError):
@@ -52,6 +59,8 @@ def project_files(root: Path, exclude: list[str], out_dir: Path | None = None) -
         if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in ALWAYS_EXCLUDED_FILES):
             continue
         if skip_prefix and rel.startswith(skip_prefix):
+            continue
+        if virtualenvs and rel.startswith(virtualenvs):
             continue
         if exclude and _matches_any(rel, exclude):
             continue
@@ -131,17 +140,24 @@ class _GitIgnore:
         return any(fnmatch.fnmatch(part, pattern) for part in rel.split("/"))
 
 
-def _walk(root: Path, ignore: _GitIgnore) -> list[str]:
+def _walk(root: Path, ignore: _GitIgnore | None) -> list[str]:
+    """Every file under root but always-excluded dirs and virtualenvs (and, with `ignore`,
+    git-ignored files)."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
-        ignore.load(rel_dir)
+        if ignore is not None:
+            ignore.load(rel_dir)
         prefix = f"{rel_dir}/" if rel_dir else ""
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d not in ALWAYS_EXCLUDED_DIRS and not ignore.ignored(prefix + d, True)
+            if d not in ALWAYS_EXCLUDED_DIRS
+            and not (Path(dirpath) / d / "pyvenv.cfg").is_file()
+            and not (ignore is not None and ignore.ignored(prefix + d, True))
         )
-        found += [prefix + f for f in filenames if not ignore.ignored(prefix + f, False)]
+        found += [
+            prefix + f for f in filenames if ignore is None or not ignore.ignored(prefix + f, False)
+        ]
     return found

@@ -39,7 +39,7 @@ def source_files(
     files["working_directory/__init__.py"] = SourceFile(
         "working_directory/__init__.py", WORKING_DIRECTORY_INIT
     )
-    for rel in project_files(config.root, config.exclude, out_dir):
+    for rel in project_files(config.root, config.exclude, out_dir, config.include):
         path = config.root / rel
         name = f"working_directory/root/{rel}"
         files[name] = SourceFile(

@@ -51,6 +51,15 @@ if TYPE_CHECKING:
     metavar="NAME",
     help="Build only this dagster_cloud.yaml location (default: all of them). Repeatable.",
 )
+@click.option(
+    "--for",
+    "for_target",
+    type=click.Choice(["dagster-plus"]),
+    default=None,
+    help="Build for Dagster+'s multi-PEX servers: CPython 3.11 and their manylinux platform "
+    "unless set, dagster-cloud required (default: [tool.dagster-fastdeploy] for, else a "
+    "fastdeploy host).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def build(
     project_dir: Path,
@@ -60,6 +69,7 @@ def build(
     refresh_deps: bool,
     check: bool,
     locations: tuple[str, ...],
+    for_target: str | None,
     as_json: bool,
 ) -> None:
     """Build PROJECT_DIR into deps-<sha256>.pex, source-<sha256>.pex and manifest.json.
@@ -68,18 +78,29 @@ def build(
     each; equal dependency sets share one deps.pex)."""
     from dagster_fastdeploy.builder import build_locations
 
+    said: set[str] = set()
+
+    def say(note: str) -> None:
+        if note not in said:
+            said.add(note)
+            click.echo(f"note: {note}", err=True)
+
     with _progress(live=not as_json and sys.stderr.isatty()) as progress:
         results = build_locations(
             project_dir,
             locations,
             out_dir=out_dir,
-            warn=lambda note: click.echo(f"note: {note}", err=True),
+            warn=say,
+            for_target=for_target,
             python=python,
             platforms=list(platforms) or None,
             refresh_deps=refresh_deps,
             check=check,
             progress=progress,
         )
+    for result in results:
+        for note in result.warnings:
+            say(note)
     if len(results) > 1:
         if as_json:
             data = {"locations": [result.to_json() for result in results]}
