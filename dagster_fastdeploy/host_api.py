@@ -16,6 +16,8 @@ from enum import Enum
 from typing import Any, TypeVar
 
 DEFINITION_KINDS = ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")
+DEFAULT_CONTROL_PORT = 4270  # `serve --port`, and where `status`/`workspace` look by default
+DEFAULT_CONTROL_ADDRESS = f"127.0.0.1:{DEFAULT_CONTROL_PORT}"
 DEFAULT_ROLLOUT_TIMEOUT = 120.0  # seconds a Deploy or Rollback waits for the version to serve
 
 T = TypeVar("T")

@@ -61,14 +61,13 @@ def build_deps_pex(requirements: list[str], out: Path, python: str = PYTHON) -> 
 
 
 def find_python(version: str) -> str:
-    from dagster_fastdeploy.runtime.environments import _find_interpreter
+    from dagster_fastdeploy.builder.interpreters import find_python as find_interpreter
+    from dagster_fastdeploy.errors import ConfigError
 
-    if version == f"{sys.version_info[0]}.{sys.version_info[1]}":
-        return sys.executable
-    found = _find_interpreter(version)
-    if found is None:
-        pytest.skip(f"no python{version} on this machine")
-    return found
+    try:
+        return str(find_interpreter(version))
+    except ConfigError as e:
+        pytest.skip(f"no python{version} on this machine: {e}")
 
 
 def build_source_pex(project_dir: Path, package_dir: Path, out: Path) -> Path:

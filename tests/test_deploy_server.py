@@ -11,7 +11,7 @@ from dagster_fastdeploy.builder import build_project
 from dagster_fastdeploy.host_api import LocationStatus
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.s3 import S3Store
-from tests.fixtures_store import free_port
+from tests.fixtures_store import MotoServer, free_port
 from tests.test_deploy import edit, run_cli
 
 LOCATION = "example_project"
@@ -57,7 +57,11 @@ def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
 
 
 def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serving(
-    s3_store_url: str, example_copy: Path, start_host: Any, tmp_path: Path
+    s3_store_url: str,
+    moto_server: MotoServer,
+    example_copy: Path,
+    start_host: Any,
+    tmp_path: Path,
 ) -> None:
     store = open_store(s3_store_url)
     assert isinstance(store, S3Store)
@@ -72,8 +76,7 @@ def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serv
     data = bytearray((tmp_path / "peek" / source.name).read_bytes())
     data[len(data) // 2] ^= 0xFF
     key = f"{store.prefix}blobs/{source.name}"
-    store._replacing.add(key)
-    store.client.put_object(Bucket=store.bucket, Key=key, Body=bytes(data))
+    moto_server.client().put_object(Bucket=store.bucket, Key=key, Body=bytes(data))
 
     bad = run_cli("deploy", str(example_copy), "--store", s3_store_url, "--json", *server)
 
@@ -90,6 +93,22 @@ def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serv
     plain = run_cli("deploy", str(example_copy), "--store", s3_store_url, *server)
     assert plain.returncode == 1
     assert f"error: blob {source.name} is corrupted in the store" in plain.stdout
+
+
+def test_serve_and_deploy_reach_an_s3_compatible_store_named_by_endpoint_url(
+    s3_store_url: str, moto_server: MotoServer, example_copy: Path, start_host: Any
+) -> None:
+    # $AWS_ENDPOINT_URL points at a closed port: only --endpoint-url leads to the store
+    nowhere = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    flag = ["--endpoint-url", moto_server.endpoint]
+    host = start_host(open_store(s3_store_url), extra_args=flag, env=nowhere)
+    done = run_cli(
+        "deploy", str(example_copy), "--store", s3_store_url, *flag, "--json",
+        "--server", host.address, "--timeout", "300", env=nowhere,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "serving"
+    assert served(host).state == "serving"
 
 
 def test_an_unreachable_host_is_reported_after_the_version_is_recorded(

@@ -89,7 +89,11 @@ def test_deploy_serves_through_stable_endpoint_and_swaps_without_a_failed_call(
             second = control.deploy(LOCATION, v2.version, timeout=300)
         calls_at_switch = calls
         # keep calling while the old version drains and stops
-        time.sleep(2.0)
+        wait_until_gone(first.code_server_pid)
+        deadline = time.monotonic() + 60
+        while calls <= calls_at_switch and not failures:
+            assert time.monotonic() < deadline, "no call went through after the switch"
+            time.sleep(0.05)
     finally:
         stop.set()
         looper.join()

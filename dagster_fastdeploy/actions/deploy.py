@@ -10,13 +10,12 @@ as it was; the next deploy uploads what is still missing.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from dagster_fastdeploy.host_api import DeployResult
 from dagster_fastdeploy.store.base import Progress, Store
-from dagster_fastdeploy.store.records import VersionEntry, check_name
+from dagster_fastdeploy.store.records import VersionEntry, check_name, deployed_now
 
 __all__ = ["DeployResult", "deploy_project"]
 
@@ -128,7 +127,7 @@ def deploy_project(
             version=version,
             pex_tag=manifest.pex_tag,
             manifest=manifest_data,
-            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            deployed_at=deployed_now(),
             deployed_by=who,
         )
 

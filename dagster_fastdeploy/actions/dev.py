@@ -37,6 +37,7 @@ IGNORED_DIRS = {
     ".ruff_cache",
     "node_modules",
 }
+DEV_CONTROL_PORT = 4280  # beside a `serve` on the default port 4270
 IGNORED_SUFFIXES = (".pyc", ".swp", ".swx", "~", ".tmp")
 
 
@@ -46,11 +47,12 @@ class DevOptions:
     store_url: str
     data_dir: Path
     deployment: str = "dev"
-    host_port: int = 4280
+    host_port: int = DEV_CONTROL_PORT
     location_ports: str = "4400-4499"
     ui: bool = True
     ui_port: int = 3000
     standby: bool = True
+    endpoint_url: str | None = None  # an S3-compatible server for an s3:// store
 
 
 def definition_names(definitions: dict[str, list[Any]]) -> dict[str, set[str]]:
@@ -116,7 +118,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except Exception:
+        except (FastDeployError, OSError):  # not answering yet
             pass
         time.sleep(0.1)
     raise HostError(f"{what} did not come up within {timeout:.0f}s")
@@ -131,7 +133,7 @@ class DevLoop:
         self.echo = echo
         self.project = load_project(options.project_dir)
         self.location = self.project.location_name
-        self.store = open_store(options.store_url)
+        self.store = open_store(options.store_url, endpoint_url=options.endpoint_url)
         self.server = f"127.0.0.1:{options.host_port}"
         self.known: dict[str, set[str]] = {k: set() for k in DEFINITION_KINDS}
         options.data_dir.mkdir(parents=True, exist_ok=True)
@@ -154,6 +156,8 @@ class DevLoop:
             "--location-ports",
             o.location_ports,
         ]
+        if o.endpoint_url:
+            args += ["--endpoint-url", o.endpoint_url]
         return args + ([] if o.standby else ["--no-standby"])
 
     def host_healthy(self) -> bool:
@@ -220,12 +224,10 @@ class DevLoop:
         )
 
     def write_workspace(self, endpoint: str) -> Path:
-        host, _, port = endpoint.rpartition(":")
+        from dagster_fastdeploy.actions.workspace import workspace_yaml
+
         path = self.options.data_dir / "workspace.yaml"
-        path.write_text(
-            "load_from:\n  - grpc_server:\n"
-            f"      host: {host}\n      port: {port}\n      location_name: {self.location}\n"
-        )
+        path.write_text(workspace_yaml([LocationStatus(name=self.location, endpoint=endpoint)]))
         return path
 
     def webserver_args(self, workspace: Path) -> list[str]:

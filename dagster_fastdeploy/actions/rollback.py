@@ -4,13 +4,17 @@ append-only: the rollback is a new version whose `rollback_of` names the version
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from dagster_fastdeploy.errors import FastDeployError
 from dagster_fastdeploy.host_api import RollbackResult
 from dagster_fastdeploy.manifest import parse_pex_tag
 from dagster_fastdeploy.store.base import Store
-from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry, check_name
+from dagster_fastdeploy.store.records import (
+    DeploymentRecord,
+    VersionEntry,
+    check_name,
+    rollback_entry,
+)
 
 
 class NothingToRollBackError(FastDeployError):
@@ -79,18 +83,9 @@ def rollback_location(
         )
 
     who = deployed_by(None)
-
-    def make_entry(version: int) -> VersionEntry:
-        return VersionEntry(
-            version=version,
-            pex_tag=target.pex_tag,
-            manifest=target.manifest,
-            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            deployed_by=who,
-            rollback_of=target.version,
-        )
-
-    written = store.append_version(deployment, location, make_entry)
+    written = store.append_version(
+        deployment, location, lambda version: rollback_entry(version, target, who)
+    )
     entry = written.history[-1]
     seconds = {"record": round(time.perf_counter() - started, 3)}
     rollout = None

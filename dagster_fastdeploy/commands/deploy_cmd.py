@@ -11,6 +11,12 @@ from typing import Any, Callable
 
 import click
 
+from dagster_fastdeploy.commands.options import (
+    deployment_option,
+    host_options,
+    json_option,
+    store_options,
+)
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import (
     DeployResult,
@@ -20,42 +26,6 @@ from dagster_fastdeploy.host_api import (
 )
 
 PROGRESS_BAR_OVER = 4 * 1024 * 1024  # bytes: smaller uploads finish before a bar helps
-
-
-def store_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--endpoint-url",
-        default=None,
-        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS).",
-    )(f)
-    return click.option(
-        "--store",
-        "store_url",
-        default=None,
-        help="file:///abs/path or s3://bucket/prefix "
-        "(default: $DAGSTER_FASTDEPLOY_STORE, else ~/.dagster-fastdeploy/store).",
-    )(f)
-
-
-def host_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--timeout", default=120.0, show_default=True, help="Seconds to wait for the host."
-    )(f)
-    f = click.option(
-        "--token-file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="File holding the host's control token (default: $DAGSTER_FASTDEPLOY_TOKEN).",
-    )(f)
-    return click.option(
-        "--server", default=None, metavar="HOST:PORT", help="Warm host to roll the version out to."
-    )(f)
-
-
-deployment_option = click.option(
-    "--deployment", default="prod", show_default=True, help="Deployment (a set of locations)."
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def _size(n: int) -> str:
@@ -130,7 +100,7 @@ def _finish(
     "project_dir", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
 @store_options
-@deployment_option
+@deployment_option()
 @click.option("--location", default=None, help="Code location name (default: the project's).")
 @host_options
 @json_option
@@ -189,7 +159,7 @@ def deploy(
     "--to", "to", type=int, default=None, help="Version to restore (default: the one before)."
 )
 @store_options
-@deployment_option
+@deployment_option()
 @host_options
 @json_option
 def rollback(

@@ -6,18 +6,16 @@ from pathlib import Path
 
 import click
 
+from dagster_fastdeploy.actions.dev import DEV_CONTROL_PORT
+from dagster_fastdeploy.commands.options import deployment_option, store_options
+
 
 @click.command()
 @click.argument(
     "project_dir", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
-@click.option(
-    "--store",
-    "store_url",
-    default=None,
-    help="Store URL (default: $DAGSTER_FASTDEPLOY_STORE, else ~/.dagster-fastdeploy/store).",
-)
-@click.option("--deployment", default="dev", show_default=True)
+@store_options
+@deployment_option("dev")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -25,7 +23,11 @@ import click
     help="Host data, logs and the UI's DAGSTER_HOME (default: ~/.dagster-fastdeploy/dev).",
 )
 @click.option(
-    "--port", "host_port", default=4280, show_default=True, help="Warm host control port."
+    "--port",
+    "host_port",
+    default=DEV_CONTROL_PORT,
+    show_default=True,
+    help="Warm host control port.",
 )
 @click.option("--location-ports", default="4400-4499", show_default=True)
 @click.option("--ui-port", default=3000, show_default=True, help="dagster-webserver port.")
@@ -34,6 +36,7 @@ import click
 def dev(
     project_dir: Path,
     store_url: str | None,
+    endpoint_url: str | None,
     deployment: str,
     data_dir: Path | None,
     host_port: int,
@@ -56,5 +59,6 @@ def dev(
         ui=not no_ui,
         ui_port=ui_port,
         standby=not no_standby,
+        endpoint_url=endpoint_url,
     )
     run_dev(options, lambda line: click.echo(line))

@@ -8,15 +8,22 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dagster_fastdeploy.commands.options import (
+    deployment_option,
+    json_option,
+    server_option,
+    store_options,
+    token_file_option,
+)
+from dagster_fastdeploy.host_api import DEFAULT_CONTROL_PORT
+
 if TYPE_CHECKING:
     from dagster_fastdeploy.host_api import LocationStatus
 
-DEFAULT_SERVER = "127.0.0.1:4270"
-
 
 @click.command()
-@click.option("--store", "store_url", help="Artifact store URL (default: the local file store).")
-@click.option("--deployment", default="prod", show_default=True)
+@store_options
+@deployment_option()
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -25,14 +32,15 @@ DEFAULT_SERVER = "127.0.0.1:4270"
     help="Environments, ports and logs.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=4270, show_default=True, help="Control API port.")
+@click.option("--port", default=DEFAULT_CONTROL_PORT, show_default=True, help="Control API port.")
 @click.option("--location-ports", default="4300-4399", show_default=True)
-@click.option("--token-file", type=click.Path(path_type=Path), help="Bearer token for the API.")
+@token_file_option("File holding the bearer token the control API requires")
 @click.option("--no-standby", is_flag=True, help="Start every version cold.")
 @click.option("--reconcile-interval", default=3.0, show_default=True, help="Seconds.")
 @click.option("--load-timeout", default=300.0, show_default=True, help="Seconds per load.")
 def serve(
     store_url: str | None,
+    endpoint_url: str | None,
     deployment: str,
     data_dir: Path,
     host: str,
@@ -50,6 +58,7 @@ def serve(
     run(
         ServeOptions(
             store_url=store_url,
+            endpoint_url=endpoint_url,
             deployment=deployment,
             data_dir=data_dir,
             host=host,
@@ -64,13 +73,15 @@ def serve(
 
 
 @click.command()
-@click.option("--server", default=DEFAULT_SERVER, show_default=True, help="Host's HOST:PORT.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def status(server: str, as_json: bool) -> None:
+@server_option()
+@token_file_option()
+@json_option
+def status(server: str, token_file: Path | None, as_json: bool) -> None:
     """What each location serves: version, state, endpoint, definitions, errors."""
     from dagster_fastdeploy.runtime.control_client import ControlClient
+    from dagster_fastdeploy.runtime.control_token import read_token
 
-    with ControlClient(server) as client:
+    with ControlClient(server, token=read_token(token_file)) as client:
         answer = client.status()
     if as_json:
         data = answer.to_json()
@@ -116,15 +127,18 @@ def format_status(locations: list[LocationStatus]) -> str:
 
 
 @click.command()
-@click.option("--server", default=DEFAULT_SERVER, show_default=True, help="Host's HOST:PORT.")
+@server_option()
+@token_file_option()
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout."
 )
-def workspace(server: str, output: Path | None) -> None:
+def workspace(server: str, token_file: Path | None, output: Path | None) -> None:
     """A workspace.yaml with a grpc_server entry per location, for `dagster dev -w`."""
+    from dagster_fastdeploy.actions.workspace import workspace_yaml
     from dagster_fastdeploy.runtime.control_client import ControlClient
+    from dagster_fastdeploy.runtime.control_token import read_token
 
-    with ControlClient(server) as client:
+    with ControlClient(server, token=read_token(token_file)) as client:
         locations = client.status().locations
     text = workspace_yaml(locations)
     if output is None:
@@ -132,18 +146,3 @@ def workspace(server: str, output: Path | None) -> None:
     else:
         output.write_text(text)
         click.echo(f"Wrote {output} ({len(locations)} locations)", err=True)
-
-
-def workspace_yaml(locations: list[LocationStatus]) -> str:
-    lines = ["load_from:"]
-    for loc in locations:
-        host, _, port = (loc.endpoint or "").rpartition(":")
-        lines += [
-            "  - grpc_server:",
-            f"      host: {json.dumps(host)}",
-            f"      port: {int(port)}",
-            f"      location_name: {json.dumps(loc.name)}",
-        ]
-    if not locations:
-        lines[0] = "load_from: []"
-    return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import LoadError
@@ -104,8 +104,28 @@ def claim_run_dir(run: Path) -> Path:
     return mine
 
 
+class ChildProcess(Protocol):
+    """The part of subprocess.Popen a code server's handle uses: a child the host started, or
+    one a standby forked (runtime/forked.py ForkedChild), which the host cannot wait() for."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | Any: ...
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
 class CodeServerProcess:
-    def __init__(self, process: subprocess.Popen[bytes], run_dir: Path, log_path: Path):
+    def __init__(self, process: ChildProcess, run_dir: Path, log_path: Path):
         self.process = process
         self.run_dir = run_dir
         self.log_path = log_path

@@ -8,11 +8,12 @@ token, when the host asks for one, goes in the `authorization` metadata.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import (
+    DEFAULT_CONTROL_ADDRESS,
+    DEFAULT_CONTROL_PORT,
     DEFAULT_ROLLOUT_TIMEOUT,
     DeployRequest,
     HealthAnswer,
@@ -22,10 +23,9 @@ from dagster_fastdeploy.host_api import (
     RollbackRequest,
     StatusAnswer,
 )
-from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
+from dagster_fastdeploy.runtime.control_token import TOKEN_ENV, read_token
 
 SERVICE = "dagster_fastdeploy.Control"
-DEFAULT_CONTROL_ADDRESS = "127.0.0.1:4270"
 
 
 def normalize_address(address: str) -> str:
@@ -37,7 +37,7 @@ def normalize_address(address: str) -> str:
     if address.isdigit():
         return f"127.0.0.1:{address}"
     if ":" not in address:
-        return f"{address}:4270"
+        return f"{address}:{DEFAULT_CONTROL_PORT}"
     return address
 
 
@@ -50,7 +50,7 @@ class ControlClient:
 
         self._grpc = grpc
         self.address = normalize_address(address)
-        self._token = token if token is not None else os.environ.get(TOKEN_ENV)
+        self._token = token if token is not None else read_token(None)
         self._channel = grpc.insecure_channel(self.address)
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """A handle on a code server that a standby forked: the host is not its parent, so it cannot
 wait() for it. It holds a pidfd (the kernel tells it when the process exits) and the write end
-of the child's stdin pipe, and offers the part of subprocess.Popen that CodeServerProcess uses."""
+of the child's stdin pipe, and offers the part of subprocess.Popen that CodeServerProcess uses
+(code_server_process.ChildProcess)."""
 
 from __future__ import annotations
 

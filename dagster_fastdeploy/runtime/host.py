@@ -12,11 +12,11 @@ import socket
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from dagster_fastdeploy.errors import FastDeployError, HostError
 from dagster_fastdeploy.host_api import (
+    DEFAULT_CONTROL_PORT,
     HealthAnswer,
     LoadError,
     LocationStatus,
@@ -28,12 +28,12 @@ from dagster_fastdeploy.runtime.code_server_process import claim_run_dir
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
 from dagster_fastdeploy.runtime.location import LocationState
-from dagster_fastdeploy.runtime.log import log_event
+from dagster_fastdeploy.runtime.log import log_event, log_exception
 from dagster_fastdeploy.runtime.ports import LocationPorts
 from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
 from dagster_fastdeploy.runtime.standby import StandbyPool, standby_supported
 from dagster_fastdeploy.store.base import Store
-from dagster_fastdeploy.store.records import VersionEntry, check_name
+from dagster_fastdeploy.store.records import VersionEntry, check_name, rollback_entry
 
 
 class Host:
@@ -46,7 +46,7 @@ class Host:
         location_ports: tuple[int, int] = (4300, 4399),
         settings: RolloutSettings | None = None,
         reconcile_interval: float = 3.0,
-        control_port: int = 4270,
+        control_port: int = DEFAULT_CONTROL_PORT,
         standby: bool = True,
     ):
         self.store = store
@@ -138,17 +138,11 @@ class Host:
             raise HostError(f"location {location!r} has no recorded version {version}")
         current = record.current
         if current is None or current.rollback_of != version:
+            from dagster_fastdeploy.actions.provenance import deployed_by
+
+            who = deployed_by(None)
             record = self.store.append_version(
-                self.deployment,
-                location,
-                lambda n: VersionEntry(
-                    version=n,
-                    pex_tag=old.pex_tag,
-                    manifest=old.manifest,
-                    deployed_at=datetime.now(timezone.utc).isoformat(),
-                    deployed_by={"host": socket.gethostname(), "action": "rollback"},
-                    rollback_of=version,
-                ),
+                self.deployment, location, lambda n: rollback_entry(n, old, who)
             )
             current = record.current
         assert current is not None
@@ -228,7 +222,7 @@ class Host:
             except FastDeployError as e:
                 log_event("reconcile.error", error=str(e))
             except Exception as e:  # the loop must outlive any one bad record
-                log_event("reconcile.error", error=repr(e))
+                log_exception("reconcile.error", error=repr(e))
             self._stopping.wait(self.reconcile_interval)
 
     # -- internals -------------------------------------------------------------------------
@@ -296,6 +290,8 @@ class Host:
         except LoadFailed as e:
             self._failed(state, entry, e.error, timings)
         except Exception as e:
+            if not isinstance(e, FastDeployError):  # a bug of ours, not the user's or the store's
+                log_exception("rollout.error", location=state.name, version=entry.version)
             self._failed(state, entry, LoadError.from_exception(e), timings)
         finally:
             with self._lock:

@@ -17,6 +17,13 @@ def log_event(event: str, **fields: Any) -> None:
     logger.info(json.dumps(record, default=str, sort_keys=False))
 
 
+def log_exception(event: str, **fields: Any) -> None:
+    """Like log_event, from an `except` block that caught an error nobody expected: the JSON line,
+    then the traceback (logger.exception), so the log says where it came from."""
+    record = {"ts": round(time.time(), 3), "event": event, **fields}
+    logger.exception(json.dumps(record, default=str, sort_keys=False))
+
+
 @contextmanager
 def timed_step(
     timings: dict[str, float], step: str, location: str, version: int | None

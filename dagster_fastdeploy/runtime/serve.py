@@ -27,6 +27,7 @@ class ServeOptions:
     standby: bool
     reconcile_interval: float
     load_timeout: float
+    endpoint_url: str | None = None  # an S3-compatible server (default: $AWS_ENDPOINT_URL)
 
 
 def serve(options: ServeOptions) -> None:
@@ -43,7 +44,7 @@ def serve(options: ServeOptions) -> None:
     port_range = parse_port_range(options.location_ports)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(str(options.data_dir / "host.log"))
-    store = open_store(options.store_url)
+    store = open_store(options.store_url, endpoint_url=options.endpoint_url)
     host = Host(
         store,
         options.deployment,

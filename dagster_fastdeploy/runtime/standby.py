@@ -34,7 +34,7 @@ from dagster_fastdeploy.runtime.code_server_process import (
 )
 from dagster_fastdeploy.runtime.environments import Environment
 from dagster_fastdeploy.runtime.forked import ForkedChild
-from dagster_fastdeploy.runtime.log import log_event, timed_step
+from dagster_fastdeploy.runtime.log import log_event, log_exception, timed_step
 
 MAX_MESSAGE = 4 << 20
 
@@ -104,7 +104,7 @@ class Standby:
             os.close(stdin_w)
             raise HostError(f"the standby of {self.environment} could not fork: {answer}")
         child = ForkedChild(int(answer["pid"]), stdin_w, run_dir / "exit.json")
-        process = CodeServerProcess(child, run_dir, log_path)  # type: ignore[arg-type]
+        process = CodeServerProcess(child, run_dir, log_path)
         self.handovers += 1
         self.children.append(process)
         return process
@@ -291,6 +291,6 @@ class StandbyPool:
             try:
                 fn(*args)
             except Exception as e:  # a preload is a speed-up; never fail a rollout for it
-                log_event("standby.preload_failed", error=str(e))
+                log_exception("standby.preload_failed", error=str(e))
 
         threading.Thread(target=run, name="standby-preload", daemon=True).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from dagster_fastdeploy.errors import InvalidNameError
@@ -30,6 +31,26 @@ class VersionEntry:
     deployed_at: str
     deployed_by: dict[str, Any] = field(default_factory=dict)
     rollback_of: int | None = None
+
+
+def deployed_now() -> str:
+    """A version entry's `deployed_at`: UTC, ISO 8601, whole seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def rollback_entry(
+    version: int, restored: VersionEntry, deployed_by: dict[str, Any]
+) -> VersionEntry:
+    """Version `version` of a location, serving the code of the earlier version `restored`
+    (history is append-only: a rollback is a new version whose `rollback_of` names the old)."""
+    return VersionEntry(
+        version=version,
+        pex_tag=restored.pex_tag,
+        manifest=restored.manifest,
+        deployed_at=deployed_now(),
+        deployed_by=deployed_by,
+        rollback_of=restored.version,
+    )
 
 
 @dataclass
