@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from dagster_fastdeploy.host_api import DeployResult
+from dagster_fastdeploy.host_api import DEFAULT_ROLLOUT_TIMEOUT, DeployResult
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name, deployed_now
 
@@ -74,7 +74,7 @@ def deploy_project(
     server: str | None = None,
     token: str | None = None,
     progress_for: UploadProgress | None = None,
-    rollout_timeout: float = 120.0,
+    rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
 ) -> DeployResult:
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not

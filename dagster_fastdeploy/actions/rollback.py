@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from dagster_fastdeploy.errors import FastDeployError
-from dagster_fastdeploy.host_api import RollbackResult
+from dagster_fastdeploy.host_api import DEFAULT_ROLLOUT_TIMEOUT, RollbackResult
 from dagster_fastdeploy.manifest import parse_pex_tag
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import (
@@ -59,7 +59,7 @@ def rollback_location(
     to: int | None = None,
     server: str | None = None,
     token: str | None = None,
-    rollout_timeout: float = 120.0,
+    rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
 ) -> RollbackResult:
     from dagster_fastdeploy.actions.provenance import deployed_by
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from dagster_fastdeploy.host_api import DEFAULT_CONTROL_ADDRESS
+from dagster_fastdeploy.host_api import DEFAULT_CONTROL_ADDRESS, DEFAULT_ROLLOUT_TIMEOUT
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -55,7 +55,10 @@ def server_option(
 def host_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """What `deploy` and `rollback` need to roll a recorded version out to a host."""
     f = click.option(
-        "--timeout", default=120.0, show_default=True, help="Seconds to wait for the host."
+        "--timeout",
+        default=DEFAULT_ROLLOUT_TIMEOUT,
+        show_default=True,
+        help="Seconds to wait for the host.",
     )(f)
     f = token_file_option()(f)
     return server_option(None, "Warm host to roll the version out to.")(f)

@@ -23,6 +23,7 @@ from dagster_fastdeploy.host_api import (
     RollbackRequest,
 )
 from dagster_fastdeploy.runtime.control_client import SERVICE
+from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
 from dagster_fastdeploy.runtime.host import Host
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -32,13 +33,18 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
+def refuse_open_bind(bind_host: str, token: str | None) -> None:
+    """Beyond loopback, the control API needs a token: refuse to listen there without one."""
+    if token is None and not is_loopback(bind_host):
+        raise HostError(
+            f"the host would listen on {bind_host}, beyond this machine, without a token: "
+            f"set {TOKEN_ENV} or pass --token-file"
+        )
+
+
 class ControlServer:
     def __init__(self, host: Host, bind_host: str, port: int, token: str | None):
-        if token is None and not is_loopback(bind_host):
-            raise HostError(
-                f"the control API would listen on {bind_host}, beyond this machine, without a "
-                "token: set DAGSTER_FASTDEPLOY_TOKEN or pass --token-file"
-            )
+        refuse_open_bind(bind_host, token)
         self.host = host
         self._token = token
         methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -17,6 +17,7 @@ from pathlib import Path
 from dagster_fastdeploy.errors import FastDeployError, HostError
 from dagster_fastdeploy.host_api import (
     DEFAULT_CONTROL_PORT,
+    DEFAULT_ROLLOUT_TIMEOUT,
     HealthAnswer,
     LoadError,
     LocationStatus,
@@ -103,7 +104,7 @@ class Host:
         location: str,
         version: int | None = None,
         pex_tag: str | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     ) -> LocationStatus:
         """Serve the location's recorded version (the current one, or the one named, which
         must be current) and wait up to `timeout` for it to serve or fail."""
@@ -129,7 +130,9 @@ class Host:
             )
         return self._serve_and_wait(location, entry, timeout, retry_failed=True)
 
-    def rollback(self, location: str, version: int, timeout: float = 120.0) -> LocationStatus:
+    def rollback(
+        self, location: str, version: int, timeout: float = DEFAULT_ROLLOUT_TIMEOUT
+    ) -> LocationStatus:
         """Record `version` again as the location's newest version (rollback_of), then serve it."""
         check_name("location", location)
         record = self.store.read_record(self.deployment, location)

@@ -8,8 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_fastdeploy.errors import HostError
-from dagster_fastdeploy.runtime.control_token import TOKEN_ENV, read_token
+from dagster_fastdeploy.runtime.control_token import read_token
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
 from dagster_fastdeploy.runtime.ports import parse_port_range
 from dagster_fastdeploy.runtime.rollout import RolloutSettings
@@ -31,16 +30,12 @@ class ServeOptions:
 
 
 def serve(options: ServeOptions) -> None:
-    from dagster_fastdeploy.runtime.control_server import ControlServer, is_loopback
+    from dagster_fastdeploy.runtime.control_server import ControlServer, refuse_open_bind
     from dagster_fastdeploy.runtime.host import Host
     from dagster_fastdeploy.store import open_store
 
     token = read_token(options.token_file)
-    if token is None and not is_loopback(options.host):
-        raise HostError(
-            f"the host would listen on {options.host}, beyond this machine, without a token: "
-            f"set {TOKEN_ENV} or pass --token-file"
-        )
+    refuse_open_bind(options.host, token)  # before anything is started
     port_range = parse_port_range(options.location_ports)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(str(options.data_dir / "host.log"))
