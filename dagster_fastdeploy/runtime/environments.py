@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dagster_fastdeploy.errors import HostError, IntegrityError
 from dagster_fastdeploy.manifest import Manifest
-from dagster_fastdeploy.runtime.bytecode import provide_bytecode
+from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
 
@@ -86,10 +87,17 @@ class Environments:
         self._verified: set[str] = set()
 
     def prepare(
-        self, manifest: Manifest, timings: dict[str, float], location: str, version: int | None
+        self,
+        manifest: Manifest,
+        timings: dict[str, float],
+        location: str,
+        version: int | None,
+        deps_ready: Callable[[Path], None] | None = None,
     ) -> Environment:
         """Fetch both blobs (in parallel), then materialize both (in parallel); skips whatever
-        is already there. Timed as the rollout steps `fetch` and `materialize`."""
+        is already there. Timed as the rollout steps `fetch` and `materialize`. `deps_ready` is
+        called with the deps environment as soon as it exists (the source may still be in
+        the making): the host starts its standby there."""
         deps_dir = self.data_dir / "envs" / manifest.deps.name.removesuffix(".pex")
         source_dir = self.data_dir / "sources" / manifest.source.name.removesuffix(".pex")
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -102,7 +110,10 @@ class Environments:
                     self._materialize_deps, deps_path, deps_dir, manifest.python, timings
                 )
                 source = pool.submit(self._extract_source, source_path, source_dir)
-                venv.result(), source.result()
+                venv.result()
+                if deps_ready is not None:
+                    deps_ready(deps_dir)
+                source.result()
         # A fetched copy is not needed once its environment exists (a file store's blob is
         # read in place and never removed).
         fetched = self.data_dir / "blobs"
@@ -143,15 +154,29 @@ class Environments:
             if work is None:
                 return
             assert deps_pex is not None
-            started = time.perf_counter()
-            _run([*_pex_tools(python), str(deps_pex), "venv", str(work)], "materialize deps.pex")
-            steps = {"venv": time.perf_counter() - started}
-            # Bytecode ahead (PYTHONDONTWRITEBYTECODE is often set, so nothing would write it
-            # later): linked from the wheels this host compiled before, only new ones compiled.
             here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            steps.update(
-                provide_bytecode(work, deps_pex, self.data_dir / "bytecode", python or here)
-            )
+            if _is_zipapp(deps_pex):
+                # Only new wheels installed and compiled; the rest linked (see deps_venv.py).
+                steps = make_deps_venv(
+                    deps_pex,
+                    work,
+                    final,
+                    _interpreter(python),
+                    python or here,
+                    self.data_dir / "installed-wheels",
+                )
+            else:  # a deps.pex laid out otherwise: pex-tools makes the venv, all compiled here
+                started = time.perf_counter()
+                _run(
+                    [*_pex_tools(python), str(deps_pex), "venv", str(work)], "materialize deps.pex"
+                )
+                _run(
+                    [str(work / "bin" / "python"), "-m", "compileall", "-q", "-j", "0"]
+                    + ["-s", str(work), "-p", str(final), str(work / "lib")],
+                    "compile the deps venv",
+                    check=False,  # some packages ship files that do not compile; that is fine
+                )
+                steps = {"pex_tools_venv": time.perf_counter() - started}
             for step, duration in steps.items():
                 timings[f"materialize.{step}"] = round(duration, 4)
 
@@ -178,6 +203,33 @@ def _pex_tools(python: str) -> list[str]:
             "on the host's PATH"
         )
     return [interpreter, "-c", _PEX_TOOLS_UNDER_OTHER_PYTHON, _pex_parent()]
+
+
+def _is_zipapp(deps_pex: Path) -> bool:
+    """Whether deps.pex holds its wheels installed under `.deps/` (pex's default layout)."""
+    try:
+        return bool(wheels_of(deps_pex))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+
+
+def _interpreter(python: str) -> Path:
+    """The real interpreter (not a venv's, not a shim) of Python `python` ("3.12")."""
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not python or python == here:
+        return Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    found = _find_interpreter(python)
+    if found is None:
+        raise HostError(
+            f"this location needs Python {python} and the host has none: install python{python} "
+            "on the host's PATH"
+        )
+    probe = subprocess.run(
+        [found, "-c", "import os, sys; print(os.path.realpath(sys._base_executable))"],
+        capture_output=True,
+        text=True,
+    )
+    return Path(probe.stdout.strip()) if probe.returncode == 0 else Path(found)
 
 
 def _find_interpreter(python: str) -> str | None:

@@ -75,7 +75,14 @@ class Rollouts:
         """Everything before the switch: returns a loaded, answering code server, or raises
         LoadFailed (user code) / FastDeployError (environment) with the old version untouched."""
         manifest = Manifest.from_dict(entry.manifest)
-        env = self.environments.prepare(manifest, timings, location, entry.version)
+        early = None
+        if self.standby is not None:
+            pool = self.standby
+
+            def early(deps_dir: Path) -> None:
+                pool.start_early(deps_dir, location, manifest.preload)
+
+        env = self.environments.prepare(manifest, timings, location, entry.version, early)
         run_dir = self.run_root / location / f"v{entry.version}-{uuid.uuid4().hex[:8]}"
         process = None
         try:
@@ -89,7 +96,7 @@ class Rollouts:
                 process.kill()
             raise
         if self.standby is not None:
-            self.standby.remember(env, report.get("deps_modules"))
+            self.standby.remember(env, report.get("deps_modules"), location)
         return ServingVersion(
             version=entry.version,
             pex_tag=entry.pex_tag,

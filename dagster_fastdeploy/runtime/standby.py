@@ -48,6 +48,7 @@ class Standby:
         self.preloaded: set[str] = set(preload)
         self.children: list[CodeServerProcess] = []
         self.handovers = 0
+        self.started_at = time.time()
         self.ready_at: float | None = None
         self._lock = threading.Lock()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,7 @@ class StandbyPool:
         self.start_timeout = start_timeout
         self._standbys: dict[str, Standby] = {}
         self._busy: dict[str, int] = {}
+        self._last_environment: dict[str, str] = {}  # location -> its version's environment
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -195,14 +197,7 @@ class StandbyPool:
         timed as `standby_start`); the fork is the step `handover`."""
         name = env.deps_dir.name
         with self._lock:
-            if self._stopped:
-                raise HostError("the host is stopping")
-            standby = self._standbys.get(name)
-            if standby is not None and not standby.alive():
-                log_event("standby.exited", environment=name, pid=standby.pid)
-                standby = None
-            if standby is None:
-                standby = self._start(name, env, preload)
+            standby = self._running(name, env.python, location, preload)
             self._busy[name] = self._busy.get(name, 0) + 1
         try:
             if standby.ready_at is None:
@@ -226,12 +221,35 @@ class StandbyPool:
             with self._lock:
                 self._busy[name] -= 1
 
-    def remember(self, env: Environment, modules: list[str] | None) -> None:
+    def start_early(self, deps_dir: Path, location: str, preload: list[str]) -> None:
+        """Start the standby of a deps environment that was just made, while the rest of the
+        rollout (the source environment) is finished: `code_server_for` then finds it started
+        or ready. It preloads what the location's previous version imported."""
+        with self._lock:
+            self._running(deps_dir.name, deps_dir / "bin" / "python", location, preload)
+
+    def _running(self, name: str, python: Path, location: str, preload: list[str]) -> Standby:
+        """The standby of environment `name`, started when there is none (under self._lock)."""
+        if self._stopped:
+            raise HostError("the host is stopping")
+        standby = self._standbys.get(name)
+        if standby is not None and not standby.alive():
+            log_event("standby.exited", environment=name, pid=standby.pid)
+            standby = None
+        if standby is None:
+            standby = self._start(name, python, preload, self._last_environment.get(location))
+        return standby
+
+    def remember(self, env: Environment, modules: list[str] | None, location: str = "") -> None:
         """What a version imported from its environment: preloaded by this environment's
-        standby from now on (and by the next standby of it, after a host restart)."""
+        standby from now on (and by the next standby of it, after a host restart), and by the
+        standby of the location's next environment (a dependency change)."""
+        name = env.deps_dir.name
+        if location:
+            with self._lock:
+                self._last_environment[location] = name
         if not modules:
             return
-        name = env.deps_dir.name
         known = self._remembered(name)
         merged = known + [m for m in modules if m not in set(known)]
         if merged != known:
@@ -250,13 +268,20 @@ class StandbyPool:
             idle = [
                 (name, s)
                 for name, s in self._standbys.items()
-                if not self._busy.get(name) and s.ready_at and not s.live_children()
+                if not self._busy.get(name)
+                and s.ready_at
+                and not s.live_children()
+                and not self._waiting_for_first_rollout(s)
             ]
             for name, _ in idle:
                 del self._standbys[name]
         for name, standby in idle:
             standby.stop()
             log_event("standby.stopped", environment=name, pid=standby.pid, reason="unused")
+
+    def _waiting_for_first_rollout(self, standby: Standby) -> bool:
+        """Started early for a rollout that has not reached its handover yet."""
+        return standby.handovers == 0 and time.time() - standby.started_at < self.start_timeout
 
     def stop(self) -> None:
         with self._lock:
@@ -271,10 +296,13 @@ class StandbyPool:
             standbys = list(self._standbys.values())
         return [s.describe() for s in standbys]
 
-    def _start(self, name: str, env: Environment, preload: list[str]) -> Standby:
-        modules = list(dict.fromkeys([*preload, *self._remembered(name)]))
+    def _start(self, name: str, python: Path, preload: list[str], previous: str | None) -> Standby:
+        remembered = self._remembered(name)
+        if not remembered and previous:  # a new environment: what its predecessor imported
+            remembered = self._remembered(previous)
+        modules = list(dict.fromkeys([*preload, *remembered]))
         run_dir = self.run_root / ".standby" / name
-        standby = Standby(name, env.python, run_dir, modules)
+        standby = Standby(name, python, run_dir, modules)
         self._standbys[name] = standby
         log_event("standby.starting", environment=name, pid=standby.pid, preload=len(modules))
         return standby
