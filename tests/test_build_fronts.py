@@ -115,5 +115,5 @@ def test_the_backend_can_be_told_to_skip_the_pex_outputs(copy_project) -> None:
         DAGSTER_FASTDEPLOY_SKIP_PEX="1",
     )
     assert [p.name for p in (project / "dist").iterdir()] == [
-        "example_project-0.1.0-py3-none-any.whl"
+        "dagster_fastdeploy_example-0.1.0-py3-none-any.whl"
     ]

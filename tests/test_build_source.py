@@ -62,7 +62,11 @@ def test_source_pex_holds_project_code_only(example_build: BuildResult) -> None:
     assert not any("/dist/" in n or "__pycache__" in n or n.endswith(".pyc") for n in user)
     # No third-party code: every top-level name is the project's own.
     top = {n.split("/")[0] for n in user}
-    assert top == {"example_project", "example_project-0.1.0.dist-info", "working_directory"}
+    assert top == {
+        "example_project",
+        "dagster_fastdeploy_example-0.1.0.dist-info",
+        "working_directory",
+    }
 
 
 def test_source_pex_is_exactly_what_pex_builds_from_the_same_sources(
