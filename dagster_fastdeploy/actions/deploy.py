@@ -75,10 +75,12 @@ def deploy_project(
     token: str | None = None,
     progress_for: UploadProgress | None = None,
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
+    out_dir: Path | None = None,
 ) -> DeployResult:
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
-    raised (the record is written; the host keeps serving the version it had)."""
+    raised (the record is written; the host keeps serving the version it had). The build goes
+    to `out_dir` (default: the project's dist/fastdeploy)."""
     from dagster_fastdeploy.actions.provenance import deployed_by
     from dagster_fastdeploy.builder import build_project, deps_index_entry
     from dagster_fastdeploy.config import load_project
@@ -91,12 +93,12 @@ def deploy_project(
     clock.lap("connect")
 
     known_deps = _remembering(store)
-    result = build_project(project.root, known_deps=known_deps)
+    result = build_project(project.root, out_dir=out_dir, known_deps=known_deps)
     manifest = result.manifest
     deps, source = manifest.deps, manifest.source
     if result.deps_path is None and not store.has_blob(deps.name):
         # the store's deps index names a deps.pex the store no longer has (gc?): build it here
-        result = build_project(project.root)
+        result = build_project(project.root, out_dir=out_dir)
         manifest = result.manifest
         deps, source = manifest.deps, manifest.source
     clock.lap("build")

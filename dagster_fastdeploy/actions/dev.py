@@ -1,26 +1,29 @@
-"""`dagster-fastdeploy dev`: the local loop in one command.
+"""`dagster-fastdeploy dev`: a whole local Dagster on PEX code locations, in one command.
 
-It starts a warm host on the local file store, deploys the project, starts `dagster-webserver`
-loading the host's stable endpoint, then watches the project and deploys every saved change,
-printing one line per deploy with its timing and the definitions added or removed. Ctrl-C stops
-everything it started (the host stops its code servers), with nothing left running.
+It starts a warm host on the local file store, deploys the project, then runs what `dagster dev`
+runs (dagster-webserver and dagster-daemon, see dev_dagster.py) on the host's stable endpoints,
+and deploys every saved change, printing one line per deploy with its timing and the
+definitions added or removed. A version that fails is reported with the user's file and line;
+the UI shows it on the location when nothing else serves there. Ctrl-C (or SIGTERM/SIGHUP)
+stops everything it started, with nothing left running.
+
+Builds go under `<data-dir>/builds/<location>/` (never into the project), and only the files
+of the newest build are kept there: the store holds every version's blobs.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from dagster_fastdeploy.errors import FastDeployError, HostError
+from dagster_fastdeploy.actions.dev_processes import child_process, wait_for
+from dagster_fastdeploy.actions.dev_report import definition_names, describe_changes
+from dagster_fastdeploy.errors import FastDeployError
 from dagster_fastdeploy.host_api import DEFINITION_KINDS, LocationStatus, VersionState
 
 # Files whose change is not a change of the project (our own outputs, caches, editors' scratch).
@@ -37,8 +40,10 @@ IGNORED_DIRS = {
     ".ruff_cache",
     "node_modules",
 }
-DEV_CONTROL_PORT = 4280  # beside a `serve` on the default port 4270
 IGNORED_SUFFIXES = (".pyc", ".swp", ".swx", "~", ".tmp")
+DEV_CONTROL_PORT = 4280  # beside a `serve` on the default port 4270
+
+__all__ = ["DEFINITION_KINDS", "DevOptions", "definition_names", "describe_changes", "run_dev"]
 
 
 @dataclass
@@ -52,31 +57,8 @@ class DevOptions:
     ui: bool = True
     ui_port: int = 3000
     standby: bool = True
+    dagster_home: Path | None = None  # default: $DAGSTER_HOME, else <data_dir>/dagster_home
     endpoint_url: str | None = None  # an S3-compatible server for an s3:// store
-
-
-def definition_names(definitions: dict[str, list[Any]]) -> dict[str, set[str]]:
-    """{kind: names} from a host status entry's definitions."""
-    found: dict[str, set[str]] = {}
-    for kind in DEFINITION_KINDS:
-        names = set()
-        for item in definitions.get(kind) or []:
-            if isinstance(item, dict):
-                names.add(str(item.get("key") or item.get("name")))
-            else:
-                names.add(str(item))
-        found[kind] = names
-    return found
-
-
-def describe_changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> str:
-    """`+asset new_one, -job old_job`, or `no definitions changed`."""
-    parts = []
-    for kind in DEFINITION_KINDS:
-        label = kind[:-1].replace("_", " ")
-        parts += [f"+{label} {n}" for n in sorted(after.get(kind, set()) - before.get(kind, set()))]
-        parts += [f"-{label} {n}" for n in sorted(before.get(kind, set()) - after.get(kind, set()))]
-    return ", ".join(parts) if parts else "no definitions changed"
 
 
 def is_project_change(path: str) -> bool:
@@ -84,44 +66,61 @@ def is_project_change(path: str) -> bool:
     return not any(p in IGNORED_DIRS for p in parts) and not path.endswith(IGNORED_SUFFIXES)
 
 
-@contextmanager
-def child_process(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen]:
-    """A child in its own process group, stopped (then killed) with all it started on exit."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+def keep_only(out_dir: Path, names: set[str]) -> None:
+    """Delete the PEX files of older builds from a dev build dir (the store has them)."""
+    for path in out_dir.glob("*.pex"):
+        if path.name not in names:
+            path.unlink(missing_ok=True)
+
+
+class ProjectWatch:
+    """Watches a project directory on a thread from its creation on; `next_batch` waits for the
+    next saved changes (everything saved since the last call is one batch)."""
+
+    def __init__(self, project_dir: Path):
+        import queue
+        import threading
+
+        self._batches: queue.Queue[bool] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, args=(project_dir,), name="watch", daemon=True
         )
-    try:
-        yield proc
-    finally:
-        _stop_group(proc)
+        self._thread.start()
 
+    def _watch(self, project_dir: Path) -> None:
+        import watchfiles
 
-def _stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(grace)
-    with suppress(ProcessLookupError):  # whatever the group still holds (ignored SIGTERM)
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        for _ in watchfiles.watch(
+            project_dir,
+            watch_filter=lambda _change, path: is_project_change(path),
+            debounce=50,
+            step=20,
+            stop_event=self._stop,
+            raise_interrupt=False,
+        ):
+            self._batches.put(True)
+        self._batches.put(False)
 
+    def next_batch(self) -> bool:
+        """Block until something changed (True), or the watch ended (False)."""
+        import queue
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (FastDeployError, OSError):  # not answering yet
-            pass
-        time.sleep(0.1)
-    raise HostError(f"{what} did not come up within {timeout:.0f}s")
+        while True:
+            try:  # (a timeout keeps Ctrl-C and SIGTERM responsive)
+                more = self._batches.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
+        while more:
+            try:
+                more = self._batches.get_nowait()
+            except queue.Empty:
+                break
+        return more
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class DevLoop:
@@ -136,26 +135,21 @@ class DevLoop:
         self.store = open_store(options.store_url, endpoint_url=options.endpoint_url)
         self.server = f"127.0.0.1:{options.host_port}"
         self.known: dict[str, set[str]] = {k: set() for k in DEFINITION_KINDS}
+        self.serving_version: int | None = None
         options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.builds = options.data_dir / "builds" / self.location
+        self._watch: ProjectWatch | None = None
 
     def host_args(self) -> list[str]:
         o = self.options
         args = [
-            sys.executable,
-            "-m",
-            "dagster_fastdeploy.cli",
-            "serve",
-            "--store",
-            o.store_url,
-            "--deployment",
-            o.deployment,
-            "--data-dir",
-            str(o.data_dir),
-            "--port",
-            str(o.host_port),
-            "--location-ports",
-            o.location_ports,
-        ]
+            sys.executable, "-m", "dagster_fastdeploy.cli", "serve",
+            "--store", o.store_url,
+            "--deployment", o.deployment,
+            "--data-dir", str(o.data_dir),
+            "--port", str(o.host_port),
+            "--location-ports", o.location_ports,
+        ]  # fmt: skip
         if o.endpoint_url:
             args += ["--endpoint-url", o.endpoint_url]
         return args + ([] if o.standby else ["--no-standby"])
@@ -174,8 +168,10 @@ class DevLoop:
             return client.status().location(self.location)
 
     def deploy(self) -> LocationStatus | None:
-        """Deploy the project as it is now; print one line. A failure is printed, not raised:
-        the host keeps serving the version it had."""
+        """Deploy the project as it is now and print one line. A failure is printed, not
+        raised: the host keeps serving the version it had, if any."""
+        import time
+
         from dagster_fastdeploy.actions.deploy import deploy_project
 
         start = time.perf_counter()
@@ -186,22 +182,23 @@ class DevLoop:
                 deployment=self.options.deployment,
                 location=self.location,
                 server=self.server,
+                out_dir=self.builds,
             )
         except FastDeployError as e:
             self.echo(f"✗ {self.location}: {e}")
             return None
+        finally:
+            if self.builds.is_dir():
+                keep_only(self.builds, self._newest_build())
         seconds = time.perf_counter() - start
         rollout = result.rollout
         steps = ", ".join(
             f"{k} {v:.2f}" for k, v in result.seconds.items() if k not in ("total", "connect")
         )
         if rollout is None or rollout.state is not VersionState.SERVING:
-            error = rollout.error if rollout else None
-            self.echo(
-                f"✗ {self.location} v{result.version} failed in {seconds:.2f}s; still serving the "
-                f"previous version.\n{error.traceback or error.message if error else ''}".rstrip()
-            )
+            self.echo(self._failure(result.version, seconds, rollout))
             return rollout
+        self.serving_version = result.version
         entry = self.status_entry() or rollout
         after = definition_names(entry.definitions)
         changes = describe_changes(self.known, after)
@@ -212,89 +209,94 @@ class DevLoop:
         )
         return entry
 
-    def changes(self) -> Iterator[set[tuple[Any, str]]]:
-        import watchfiles
+    def _failure(self, version: int, seconds: float, rollout: LocationStatus | None) -> str:
+        serving = (rollout.serving_version if rollout else None) or self.serving_version
+        if serving:
+            still = f"still serving v{serving}"
+        else:
+            still = "nothing serves it yet: fix the error and save"
+        error = rollout.error if rollout else None
+        lines = [f"✗ {self.location} v{version} failed in {seconds:.2f}s; {still}."]
+        if error:
+            lines.append(f"  {error.type or 'Error'}: {error.message}")
+            if error.traceback:
+                lines.append(error.traceback.rstrip())
+        return "\n".join(lines)
 
-        yield from watchfiles.watch(
-            self.options.project_dir,
-            watch_filter=lambda _change, path: is_project_change(path),
-            debounce=50,
-            step=20,
-            raise_interrupt=False,
-        )
+    def _newest_build(self) -> set[str]:
+        import json
 
-    def write_workspace(self, endpoint: str) -> Path:
+        manifest = self.builds / "manifest.json"
+        if not manifest.exists():
+            return set()
+        data = json.loads(manifest.read_text())
+        return {str(data.get(kind, {}).get("name")) for kind in ("deps", "source")}
+
+    def changes(self) -> Iterator[None]:
+        """One item per batch of saved changes (several saves while a deploy runs are one
+        batch). The watch starts at the first call and lasts for the whole loop, so a save made
+        while dev is still starting is not missed."""
+        if self._watch is None:
+            self._watch = ProjectWatch(self.options.project_dir)
+        while True:
+            if not self._watch.next_batch():
+                return
+            yield None
+
+    def write_workspace(self, endpoints: dict[str, str]) -> Path:
+        """A workspace.yaml with one grpc_server entry per location's stable endpoint."""
         from dagster_fastdeploy.actions.workspace import workspace_yaml
 
+        locations = [LocationStatus(name=name, endpoint=at) for name, at in endpoints.items()]
         path = self.options.data_dir / "workspace.yaml"
-        path.write_text(workspace_yaml([LocationStatus(name=self.location, endpoint=endpoint)]))
+        path.write_text(workspace_yaml(locations))
         return path
 
-    def webserver_args(self, workspace: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            str(workspace),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.options.ui_port),
-        ]
+    def first_endpoint(self) -> str:
+        """Deploy until the location has an endpoint on the host (a version that fails to load
+        has one too: it answers with the error). A project that does not build has none yet:
+        wait for the next save."""
+        self.deploy()
+        entry = self.status_entry()
+        if entry is not None and entry.endpoint:
+            return entry.endpoint
+        self.echo(f"watching {self.options.project_dir}: fix the error above and save")
+        for _ in self.changes():
+            self.deploy()
+            entry = self.status_entry()
+            if entry is not None and entry.endpoint:
+                return entry.endpoint
+        raise KeyboardInterrupt  # the watch ended: dev was told to stop
 
     def run(self) -> None:
+        from dagster_fastdeploy.actions.dev_dagster import dagster_home, dagster_services
+
         o = self.options
         logs = o.data_dir / "dev-logs"
         logs.mkdir(exist_ok=True)
-        with child_process(self.host_args(), logs / "host.log"):
-            wait_for(self.host_healthy, 60, f"the warm host on {self.server}")
-            self.echo(f"warm host on {self.server} (store {o.store_url}, log {logs / 'host.log'})")
-            entry = self.deploy()
-            if entry is None or not entry.endpoint:
-                raise HostError(
-                    f"the first version of {self.location} did not serve; fix the error above "
-                    "and run `dagster-fastdeploy dev` again"
-                )
-            endpoint = entry.endpoint
+        host_log = logs / "host.log"
+        with child_process(self.host_args(), host_log) as host:
+            wait_for(self.host_healthy, 60, f"the warm host on {self.server}", host, host_log)
+            self.echo(f"warm host on {self.server} (store {o.store_url}, log {host_log})")
+            self._watch = ProjectWatch(o.project_dir)
+            endpoint = self.first_endpoint()
             self.echo(f"{self.location}: Dagster gRPC endpoint {endpoint}")
-            workspace = self.write_workspace(endpoint)
-            with self._webserver(workspace, logs / "webserver.log"):
+            workspace = self.write_workspace({self.location: endpoint})
+            if o.ui:
+                home = dagster_home(o.dagster_home, o.data_dir)
+                services = dagster_services(workspace, home, o.ui_port, logs, self.echo)
+            else:
+                services = _nothing()
+            with services:
                 self.echo(f"watching {o.project_dir} for changes (Ctrl-C stops everything)")
                 for _ in self.changes():
                     self.deploy()
 
-    @contextmanager
-    def _webserver(self, workspace: Path, log: Path) -> Iterator[None]:
-        o = self.options
-        if not o.ui:
-            yield
-            return
-        if importlib.util.find_spec("dagster_webserver") is None:
-            self.echo(
-                "dagster-webserver is not installed here: `pip install dagster-webserver` (or "
-                f"`dagster-webserver -w {workspace}` from any environment) to see the UI"
-            )
-            yield
-            return
-        home = o.data_dir / "dagster_home"
-        home.mkdir(exist_ok=True)
-        instance_yaml = home / "dagster.yaml"
-        if not instance_yaml.exists():  # a scratch instance: no first-run community dialog
-            instance_yaml.write_text("nux:\n  enabled: false\n")
-        env = {**os.environ, "DAGSTER_HOME": str(home)}
-        with child_process(self.webserver_args(workspace), log, env=env):
-            url = f"http://127.0.0.1:{o.ui_port}"
-            wait_for(lambda: _http_ok(f"{url}/server_info"), 120, f"dagster-webserver at {url}")
-            self.echo(f"Dagster UI: {url} (workspace {workspace})")
-            yield
 
+def _nothing() -> Any:
+    from contextlib import nullcontext
 
-def _http_ok(url: str) -> bool:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
+    return nullcontext()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -307,4 +309,4 @@ def run_dev(options: DevOptions, echo: Callable[[str], None]) -> None:
     signal.signal(signal.SIGHUP, _interrupt)
     with suppress(KeyboardInterrupt):
         loop.run()
-    echo("stopped: host, code servers and webserver")
+    echo("stopped: host, code servers, webserver and daemon")

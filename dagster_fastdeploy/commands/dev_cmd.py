@@ -20,7 +20,7 @@ from dagster_fastdeploy.commands.options import deployment_option, store_options
     "--data-dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Host data, logs and the UI's DAGSTER_HOME (default: ~/.dagster-fastdeploy/dev).",
+    help="Host data, builds, logs, default DAGSTER_HOME (default: ~/.dagster-fastdeploy/dev).",
 )
 @click.option(
     "--port",
@@ -33,6 +33,13 @@ from dagster_fastdeploy.commands.options import deployment_option, store_options
 @click.option("--ui-port", default=3000, show_default=True, help="dagster-webserver port.")
 @click.option("--no-ui", is_flag=True, help="Do not start dagster-webserver.")
 @click.option("--no-standby", is_flag=True, help="Start every version cold.")
+@click.option(
+    "--dagster-home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The Dagster instance the UI and daemon use "
+    "(default: $DAGSTER_HOME, else <data-dir>/dagster_home).",
+)
 def dev(
     project_dir: Path,
     store_url: str | None,
@@ -44,6 +51,7 @@ def dev(
     ui_port: int,
     no_ui: bool,
     no_standby: bool,
+    dagster_home: Path | None,
 ) -> None:
     """Serve PROJECT_DIR on a warm host with the Dagster UI and deploy every saved change."""
     from dagster_fastdeploy.actions.dev import DevOptions, run_dev
@@ -60,5 +68,6 @@ def dev(
         ui_port=ui_port,
         standby=not no_standby,
         endpoint_url=endpoint_url,
+        dagster_home=dagster_home,
     )
     run_dev(options, lambda line: click.echo(line))
