@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -31,6 +32,7 @@ from dagster_fastdeploy.builder.pex_zip import dump_pex_info, pex_version
 from dagster_fastdeploy.builder.pins import Pin, canonical, canonical_text
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
+from dagster_fastdeploy.builder.wheel_download import download_wheels
 from dagster_fastdeploy.builder.zip_blocks import (
     Item,
     NewFile,
@@ -143,13 +145,20 @@ def assemble_deps_pex(
         return None
     if not missing:  # pins only removed: pex still writes the frame (bootstrap, PEX-INFO)
         missing = [min(found, key=lambda p: _size(found[p]))]
-    started = time.perf_counter()
     work = output.parent
     new_pins = work / "new-pins.txt"
     new_pins.write_text(canonical_text(missing))
     small = work / "new-wheels.pex"
     if progress is not None:
         progress(f"{len(missing)} new of {len(found)} packages")
+    started = time.perf_counter()
+    downloaded: Path | None = work / "new-wheels"
+    if download_wheels(missing, declared, target, work / "new-wheels"):
+        seconds["deps_pex_downloaded"] = float(len(missing))
+    else:
+        downloaded = None  # pex's pip fetches them
+    seconds["deps_pex_download"] = time.perf_counter() - started
+    started = time.perf_counter()
     build_deps_pex(
         LockedDeps(missing, ["--intransitive", "-r", str(new_pins)]),
         declared,
@@ -157,6 +166,7 @@ def assemble_deps_pex(
         small,
         build_sdists,
         progress,
+        downloaded,
     )
     seconds["deps_pex_new_wheels"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -167,6 +177,7 @@ def assemble_deps_pex(
     _write(small, [e for e in entries if e is not None], output)
     small.unlink()
     new_pins.unlink()
+    shutil.rmtree(work / "new-wheels", ignore_errors=True)
     seconds["deps_pex_assemble"] = time.perf_counter() - started
     return seconds
 

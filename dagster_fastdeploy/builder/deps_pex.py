@@ -38,8 +38,10 @@ def build_deps_pex(
     output: Path,
     build_sdists: bool = True,
     progress: Callable[[str], None] | None = None,
+    pre_resolved: Path | None = None,
 ) -> None:
-    """Write deps.pex for `locked` at `output`; a failure is a BuildError that names the package."""
+    """Write deps.pex for `locked` at `output`; a failure is a BuildError that names the package.
+    `pre_resolved`: a directory holding the locked wheels already (pex then runs no pip)."""
     args = [
         *pex_command(),
         *locked.pex_args,
@@ -55,6 +57,8 @@ def build_deps_pex(
     ]
     if not build_sdists:
         args.append("--no-build")
+    if pre_resolved is not None:
+        args += ["--pre-resolved-dists", str(pre_resolved)]
     if progress is not None:
         args.append("-v")  # pex then reports its steps (resolving, downloading, installing) live
     env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster_fastdeploy.builder.pex_zip import SourceFile, load_bootstrap, write_pex
 from dagster_fastdeploy.builder.project_files import project_files
 from dagster_fastdeploy.builder.project_wheel import build_wheel, new_wheel_dir
+from dagster_fastdeploy.builder.wheel_layout import wheel_files
 from dagster_fastdeploy.config import ProjectConfig
 from dagster_fastdeploy.manifest import Artifact
 
@@ -26,26 +27,37 @@ def source_files(
     config: ProjectConfig, local_projects: list[Path], out_dir: Path | None
 ) -> list[SourceFile]:
     files: dict[str, SourceFile] = {}
+    listed = project_files(config.root, config.exclude, out_dir, config.include)
+    contents = {rel: (config.root / rel).read_bytes() for rel in listed}
+    executable = {rel: bool((config.root / rel).stat().st_mode & 0o111) for rel in listed}
     with new_wheel_dir() as tmp:
         for index, project in enumerate(local_projects):
             backend = _backend_of(project)
             if backend is not None:
                 wheel_dir = Path(tmp) / f"local-{index}"
                 wheel_dir.mkdir()
-                _add_wheel(files, build_wheel(project, backend, wheel_dir))
+                _add(files, _wheel_files(build_wheel(project, backend, wheel_dir)))
         backend = config.build_backend
         if backend is not None:
-            _add_wheel(files, build_wheel(config.root, backend, Path(tmp)))
+            project_backend = backend
+
+            def build() -> list[SourceFile]:
+                return _wheel_files(build_wheel(config.root, project_backend, Path(tmp)))
+
+            # The backend runs only when the project's layout changed (see wheel_layout.py).
+            _add(files, wheel_files(config.root, backend, contents, executable, build))
     files["working_directory/__init__.py"] = SourceFile(
         "working_directory/__init__.py", WORKING_DIRECTORY_INIT
     )
-    for rel in project_files(config.root, config.exclude, out_dir, config.include):
-        path = config.root / rel
+    for rel in listed:
         name = f"working_directory/root/{rel}"
-        files[name] = SourceFile(
-            name, path.read_bytes(), executable=bool(path.stat().st_mode & 0o111)
-        )
+        files[name] = SourceFile(name, contents[rel], executable=executable[rel])
     return list(files.values())
+
+
+def _add(files: dict[str, SourceFile], more: list[SourceFile]) -> None:
+    for f in more:
+        files[f.name] = f
 
 
 def _backend_of(project: Path) -> str | None:
@@ -60,8 +72,9 @@ def _backend_of(project: Path) -> str | None:
     return None
 
 
-def _add_wheel(files: dict[str, SourceFile], wheel: Path) -> None:
+def _wheel_files(wheel: Path) -> list[SourceFile]:
     """Unpack a wheel's importable files to the top level (its .data/purelib and platlib too)."""
+    files: dict[str, SourceFile] = {}
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -77,6 +90,7 @@ def _add_wheel(files: dict[str, SourceFile], wheel: Path) -> None:
                 continue
             mode = info.external_attr >> 16
             files[name] = SourceFile(name, zf.read(info), executable=bool(mode & 0o111))
+    return list(files.values())
 
 
 def write_source_pex(files: list[SourceFile], python: str, out_dir: Path) -> tuple[Path, Artifact]:

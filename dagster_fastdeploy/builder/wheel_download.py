@@ -1,0 +1,131 @@
+"""New pins' wheels fetched straight from the index, so pex need not start pip to fetch them.
+
+A locked pin carries the sha256 of every artifact of its version, so the wheel pip would pick is
+known without resolving: the one whose digest is pinned and whose tags rank first among the
+target interpreter's tags (pip's own order). It is looked up in the index's simple API (PEP 691
+JSON, PEP 503 HTML), downloaded in parallel with the others and checked against its digest, then
+handed to pex as a pre-resolved dist next to the same pins, which gives the same bytes as pex
+resolving them with pip (tests/test_build_deps_assemble.py). Anything unusual (a foreign
+platform, find-links, an index that does not answer, an sdist-only pin) returns None and pex
+fetches with pip as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from dagster_fastdeploy.builder.pins import Pin
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
+
+PYPI = "https://pypi.org/simple"
+TIMEOUT = 30
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.links.append(href)
+
+
+def _index_files(index: str, name: str) -> dict[str, str]:
+    """filename -> URL (its `#sha256=` fragment, if any, left on) of a project's files."""
+    page = f"{index.rstrip('/')}/{name}/"
+    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    request = urllib.request.Request(page, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        body = response.read()
+        kind = response.headers.get("Content-Type", "")
+        base = response.geturl()
+    if "json" in kind:
+        files = json.loads(body)["files"]
+        return {f["filename"]: urljoin(base, f["url"]) for f in files}
+    parser = _Links()
+    parser.feed(body.decode("utf-8", "replace"))
+    found = {}
+    for href in parser.links:
+        url = urljoin(base, href)
+        found[Path(urlsplit(url).path).name] = url
+    return found
+
+
+def _wheel_tags(filename: str) -> set[str]:
+    parts = filename[: -len(".whl")].split("-")
+    pythons, abis, platforms = parts[-3].split("."), parts[-2].split("."), parts[-1].split(".")
+    return {f"{p}-{a}-{s}" for p in pythons for a in abis for s in platforms}
+
+
+def _choose(files: dict[str, str], pin: Pin, ranks: dict[str, int]) -> tuple[str, str] | None:
+    """The pinned wheel ranked best for the target, and its sha256; None when there is none."""
+    pinned = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+    best: tuple[int, str, str] | None = None
+    for filename, url in files.items():
+        if not filename.endswith(".whl"):
+            continue
+        digest = urlsplit(url).fragment.partition("sha256=")[2] or None
+        if digest is not None and digest not in pinned:
+            continue
+        version = filename.split("-")[1]
+        if re.sub(r"[-_.]+", "-", version) != re.sub(r"[-_.]+", "-", pin.version):
+            continue
+        rank = min((ranks[t] for t in _wheel_tags(filename) if t in ranks), default=None)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, filename, url)
+    if best is None:
+        return None
+    return best[1], best[2]
+
+
+def _fetch(url: str, dest: Path, pinned: set[str]) -> bool:
+    with urllib.request.urlopen(url.split("#", 1)[0], timeout=TIMEOUT) as response:
+        data = response.read()
+    if hashlib.sha256(data).hexdigest() not in pinned:
+        return False
+    dest.write_bytes(data)
+    return True
+
+
+def download_wheels(
+    pins: list[Pin], declared: DeclaredDeps, target: BuildTarget, into: Path
+) -> bool:
+    """Download the wheel pip would install for each of `pins` into `into`; False (and pex
+    fetches them itself) when any cannot be found this way."""
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not target.is_host or target.python != here or declared.find_links:
+        return False
+    if not all(p.hashes for p in pins) or any(p.marker for p in pins):
+        return False
+    from packaging.tags import sys_tags
+
+    ranks: dict[str, int] = {}
+    for rank, tag in enumerate(sys_tags()):
+        ranks.setdefault(str(tag), rank)
+    indexes = [declared.index_url or PYPI, *declared.extra_index_urls]
+
+    def one(pin: Pin) -> bool:
+        pinned = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+        for index in indexes:
+            chosen = _choose(_index_files(index, pin.name), pin, ranks)
+            if chosen is not None:
+                return _fetch(chosen[1], into / chosen[0], pinned)
+        return False
+
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return all(pool.map(one, pins))
+    except (OSError, ValueError, KeyError, IndexError):
+        return False
