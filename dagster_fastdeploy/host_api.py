@@ -38,6 +38,7 @@ class VersionState(str, Enum):
     STARTING = "starting"  # asked for, rollout under way (or not begun)
     SERVING = "serving"  # the location's endpoint forwards to it
     FAILED = "failed"  # did not load; the version before keeps serving
+    UNREACHABLE = "unreachable"  # `deploy --server`: the host did not answer (version recorded)
 
     def __str__(self) -> str:
         return self.value

@@ -13,7 +13,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from dagster_fastdeploy.host_api import DEFAULT_ROLLOUT_TIMEOUT, DeployResult
+from dagster_fastdeploy.host_api import (
+    DEFAULT_ROLLOUT_TIMEOUT,
+    DeployResult,
+    LoadError,
+    LocationStatus,
+    VersionState,
+)
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name, deployed_now
 
@@ -50,11 +56,33 @@ def _remembering(store: Store) -> Callable[[str], Any]:
     return known_deps
 
 
-def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | None) -> int:
+def roll_out_recorded(
+    server: str, location: str, version: int, token: str | None, timeout: float
+) -> LocationStatus:
+    """Ask the host to serve a version just recorded. A host that cannot be reached is an
+    answer too (state `unreachable`, the error said): the version is recorded either way, so
+    the caller reports what it recorded rather than losing it in a traceback."""
+    from dagster_fastdeploy.errors import HostError
+    from dagster_fastdeploy.runtime.control_client import roll_out
+
+    try:
+        return roll_out(server, location, version, token, timeout)
+    except HostError as e:
+        return LocationStatus(
+            name=location,
+            version=version,
+            state=VersionState.UNREACHABLE,
+            error=LoadError(message=str(e), type=type(e).__name__),
+        )
+
+
+def _upload(
+    store: Store, name: str, path: Path, progress_for: UploadProgress | None, verify: bool
+) -> int:
     """Put one blob unless the store has it; returns the bytes sent. `progress_for` is asked
     once the store knows how many bytes it will send (only the chunks it lacks)."""
     if progress_for is None:
-        return store.upload_blob(name, path)
+        return store.upload_blob(name, path, verify=verify)
     shown: list[Progress | None] = []
 
     def progress(done: int, total: int) -> None:
@@ -63,7 +91,7 @@ def _upload(store: Store, name: str, path: Path, progress_for: UploadProgress | 
         if shown[0] is not None:
             shown[0](done, total)
 
-    return store.upload_blob(name, path, progress=progress)
+    return store.upload_blob(name, path, progress=progress, verify=verify)
 
 
 def deploy_project(
@@ -76,11 +104,13 @@ def deploy_project(
     progress_for: UploadProgress | None = None,
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     out_dir: Path | None = None,
+    verify: bool = False,
 ) -> DeployResult:
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
     raised (the record is written; the host keeps serving the version it had). The build goes
-    to `out_dir` (default: the project's dist/fastdeploy)."""
+    to `out_dir` (default: the project's dist/fastdeploy). With `verify`, blobs the store
+    already has are read back and checked, and damaged chunks replaced."""
     from dagster_fastdeploy.actions.provenance import deployed_by
     from dagster_fastdeploy.builder import build_project, deps_index_entry
     from dagster_fastdeploy.config import load_project
@@ -96,8 +126,9 @@ def deploy_project(
     result = build_project(project.root, out_dir=out_dir, known_deps=known_deps)
     manifest = result.manifest
     deps, source = manifest.deps, manifest.source
-    if result.deps_path is None and not store.has_blob(deps.name):
-        # the store's deps index names a deps.pex the store no longer has (gc?): build it here
+    if result.deps_path is None and not store.blob_complete(deps.name, verify=verify):
+        # the store's deps index names a deps.pex the store no longer has whole (gc, or a
+        # damaged chunk a host moved aside): build it here, so the upload puts back what is gone
         result = build_project(project.root, out_dir=out_dir)
         manifest = result.manifest
         deps, source = manifest.deps, manifest.source
@@ -108,7 +139,7 @@ def deploy_project(
     for name, path in [(deps.name, result.deps_path), (source.name, result.source_path)]:
         if path is None:
             continue
-        size = _upload(store, name, Path(path), progress_for)
+        size = _upload(store, name, Path(path), progress_for, verify)
         if size:
             uploaded.append(name)
             sent += size
@@ -138,9 +169,7 @@ def deploy_project(
 
     rollout = None
     if server:
-        from dagster_fastdeploy.runtime.control_client import roll_out
-
-        rollout = roll_out(server, location, entry_written.version, token, rollout_timeout)
+        rollout = roll_out_recorded(server, location, entry_written.version, token, rollout_timeout)
         clock.lap("rollout")
 
     deps_moved = result.deps_built or deps.name in uploaded

@@ -74,7 +74,7 @@ def rollback_location(
             f"deploy it first (locations there: {there})"
         )
     target = choose_target(record, to)
-    missing = [name for name in parse_pex_tag(target.pex_tag) if not store.has_blob(name)]
+    missing = [name for name in parse_pex_tag(target.pex_tag) if not store.blob_complete(name)]
     if missing:
         raise NothingToRollBackError(
             f"version {target.version} of {deployment}/{location} cannot be restored: "
@@ -90,9 +90,9 @@ def rollback_location(
     seconds = {"record": round(time.perf_counter() - started, 3)}
     rollout = None
     if server:
-        from dagster_fastdeploy.runtime.control_client import roll_out
+        from dagster_fastdeploy.actions.deploy import roll_out_recorded
 
-        rollout = roll_out(server, location, entry.version, token, rollout_timeout)
+        rollout = roll_out_recorded(server, location, entry.version, token, rollout_timeout)
     seconds["total"] = round(time.perf_counter() - started, 3)
     return RollbackResult(
         location=location,

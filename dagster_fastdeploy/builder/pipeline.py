@@ -111,6 +111,20 @@ def _target(
     return BuildTarget(python=python, interpreter=interpreter, platforms=chosen)
 
 
+def _check_location_name(name: str) -> None:
+    """Refuse at build a location name that `deploy` and the host would refuse later."""
+    from dagster_fastdeploy.errors import ConfigError, InvalidNameError
+    from dagster_fastdeploy.store.records import check_name
+
+    try:
+        check_name("location", name)
+    except InvalidNameError as e:
+        raise ConfigError(
+            f'{e}. Name the location with `location = "..."` in [tool.dagster-fastdeploy] '
+            "(or `location_name` in dagster_cloud.yaml) and build again."
+        ) from None
+
+
 def build_project(
     project_dir: Path,
     out_dir: Path | None = None,
@@ -142,6 +156,7 @@ def build_project(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     config = config or load_project(Path(project_dir), for_target=for_target)
+    _check_location_name(config.location_name)
     target = _target(python or config.python, platforms, config.platforms, need_interpreter=check)
     out = Path(out_dir).resolve() if out_dir is not None else config.default_out_dir
     created_out = not out.exists()

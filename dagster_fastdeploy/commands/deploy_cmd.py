@@ -87,6 +87,13 @@ def _finish(
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
         click.echo("\n".join(lines))
+    if server and result.state is VersionState.UNREACHABLE:
+        reason = result.rollout.error.message if result.rollout and result.rollout.error else ""
+        raise HostError(
+            f"{reason}\n{result.location} version {result.version} is recorded in the store: "
+            "a host serving this deployment picks it up when it next reconciles (or run the "
+            "command again with --server once the host answers)"
+        )
     if server and result.state is not VersionState.SERVING:
         raise HostError(
             f"the host at {server} did not start serving {result.location} version "
@@ -103,6 +110,11 @@ def _finish(
 @deployment_option()
 @click.option("--location", default=None, help="Code location name (default: the project's).")
 @host_options
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Read back the blobs the store already has and replace damaged chunks (slower).",
+)
 @json_option
 def deploy(
     project_dir: Path,
@@ -113,6 +125,7 @@ def deploy(
     server: str | None,
     token_file: Path | None,
     timeout: float,
+    verify: bool,
     as_json: bool,
 ) -> None:
     """Build PROJECT_DIR, upload what the store lacks, and record a new version."""
@@ -132,6 +145,7 @@ def deploy(
             token=token,
             progress_for=progress_for,
             rollout_timeout=timeout,
+            verify=verify,
         )
     was = f"v{result.previous_version} -> " if result.previous_version else ""
     deps_sent = any(name.startswith("deps-") for name in result.uploaded)

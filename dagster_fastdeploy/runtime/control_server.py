@@ -26,11 +26,22 @@ from dagster_fastdeploy.runtime.control_client import SERVICE
 from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
 from dagster_fastdeploy.runtime.host import Host
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK or host.startswith("127.")
+    """Whether every address `host` resolves to is this machine's loopback: a name such as
+    `127.evil.example` is resolved, not judged by its prefix; one that does not resolve is not
+    loopback."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]) for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses
+    )
 
 
 def refuse_open_bind(bind_host: str, token: str | None) -> None:

@@ -30,6 +30,7 @@ from dagster_fastdeploy.manifest import Manifest
 from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
+from dagster_fastdeploy.store.blobs import blob_digest
 
 # What `pex -D` adds around the project's files: not part of the source environment.
 PEX_MACHINERY = (".bootstrap/", "__pex__/", "PEX-INFO", "__main__.py", ".deps/")
@@ -45,17 +46,23 @@ class Environment:
     working_directory: Path
 
 
-def _digest_of(name: str) -> str:
-    return name.rsplit("-", 1)[-1].removesuffix(".pex")
-
-
 def _verify(path: Path, name: str) -> None:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    if h.hexdigest() != _digest_of(name):
+    if h.hexdigest() != blob_digest(name):
         raise IntegrityError(f"blob {name} at {path} does not match its digest: redeploy it")
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """`root / parts`, refused unless it resolves inside `root` (names read from a store are
+    checked against their patterns first; this is the second lock on the same door)."""
+    path = root.joinpath(*parts)
+    resolved, base = path.resolve(), root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise IntegrityError(f"{path} resolves outside {root}: refused")
+    return path
 
 
 @contextmanager
@@ -84,7 +91,6 @@ class Environments:
     def __init__(self, data_dir: Path, store: Store):
         self.data_dir = data_dir
         self.store = store
-        self._verified: set[str] = set()
 
     def prepare(
         self,
@@ -98,8 +104,10 @@ class Environments:
         is already there. Timed as the rollout steps `fetch` and `materialize`. `deps_ready` is
         called with the deps environment as soon as it exists (the source may still be in
         the making): the host starts its standby there."""
-        deps_dir = self.data_dir / "envs" / manifest.deps.name.removesuffix(".pex")
-        source_dir = self.data_dir / "sources" / manifest.source.name.removesuffix(".pex")
+        # names first: nothing read from a record becomes a path before it is checked
+        blob_digest(manifest.deps.name), blob_digest(manifest.source.name)
+        deps_dir = inside(self.data_dir / "envs", manifest.deps.name.removesuffix(".pex"))
+        source_dir = inside(self.data_dir / "sources", manifest.source.name.removesuffix(".pex"))
         with ThreadPoolExecutor(max_workers=2) as pool:
             with timed_step(timings, "fetch", location, version):
                 deps_blob = pool.submit(self._fetch, manifest.deps.name, deps_dir)
@@ -122,7 +130,9 @@ class Environments:
                 path.unlink(missing_ok=True)
         root = source_dir / "working_directory" / "root"
         working_directory = (
-            (root / manifest.target.working_directory).resolve() if root.is_dir() else source_dir
+            inside(root, manifest.target.working_directory).resolve()
+            if root.is_dir()
+            else source_dir
         )
         return Environment(
             python=deps_dir / "bin" / "python",
@@ -137,14 +147,17 @@ class Environments:
             return None
         local = self.store.local_blob_path(name)
         if local is not None and local.exists():
-            if name not in self._verified:
-                _verify(local, name)
-                self._verified.add(name)
+            _verify(local, name)  # every time: the file may have changed since the last use
             return local
-        dest = self.data_dir / "blobs" / name
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self.store.get_blob(name, dest)  # verifies the digest
+        dest = inside(self.data_dir / "blobs", name)
+        if dest.exists():
+            try:
+                _verify(dest, name)  # a copy left by an earlier fetch: trusted only if intact
+                return dest
+            except IntegrityError:
+                dest.unlink(missing_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.store.get_blob(name, dest)  # verifies the digest
         return dest
 
     def _materialize_deps(

@@ -33,6 +33,7 @@ from dagster_fastdeploy.runtime.log import log_event, timed_step
 from dagster_fastdeploy.runtime.ports import free_port
 from dagster_fastdeploy.runtime.standby import StandbyPool
 from dagster_fastdeploy.store.records import VersionEntry
+from dagster_fastdeploy.store.version_check import checked_manifest
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Rollouts:
     ) -> ServingVersion:
         """Everything before the switch: returns a loaded, answering code server, or raises
         LoadFailed (user code) / FastDeployError (environment) with the old version untouched."""
-        manifest = Manifest.from_dict(entry.manifest)
+        manifest = checked_manifest(entry, f"the record of {location}")
         early = None
         if self.standby is not None:
             pool = self.standby

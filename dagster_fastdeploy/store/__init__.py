@@ -9,7 +9,7 @@ from pathlib import Path
 from dagster_fastdeploy.store.base import Store
 
 DEFAULT_STORE_ENV = "DAGSTER_FASTDEPLOY_STORE"
-_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def default_store_url() -> str:
@@ -40,7 +40,7 @@ def open_store(url: str | None = None, endpoint_url: str | None = None) -> Store
         return FileStore(Path(unquote(parts.path)))
     if parts.scheme == "s3":
         bucket = parts.netloc
-        if not _S3_BUCKET.match(bucket):
+        if not _S3_BUCKET.fullmatch(bucket):
             raise StoreError(
                 f"invalid store URL {url!r}: expected s3://bucket/prefix with a valid bucket name"
             )

@@ -56,9 +56,19 @@ class Store(ABC):
         return self.upload_blob(name, path, progress) > 0
 
     @abstractmethod
-    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
+    def upload_blob(
+        self, name: str, path: Path, progress: Progress | None = None, verify: bool = False
+    ) -> int:
         """put_blob, returning the bytes actually sent: a PEX moves as chunks (only the ones the
-        store lacks, then its recipe); `progress` gets (bytes sent, bytes to send)."""
+        store lacks, then its recipe); `progress` gets (bytes sent, bytes to send). A stored
+        blob whose chunks went missing (moved aside by a host that found them damaged) gets
+        them back; with `verify`, stored chunks are also read back and checked, and damaged
+        ones replaced (`deploy --verify`)."""
+
+    @abstractmethod
+    def blob_complete(self, name: str, verify: bool = False) -> bool:
+        """Stored with every chunk present (with `verify`: read back and intact; damaged
+        chunks are moved aside so an upload replaces them)."""
 
     @abstractmethod
     def get_blob(self, name: str, dest: Path, progress: Progress | None = None) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
 
-_BLOB_NAME = re.compile(r"^(deps|source)-([0-9a-f]{64})\.pex$")
+_BLOB_NAME = re.compile(r"(deps|source)-([0-9a-f]{64})\.pex")
 CHUNK = 1024 * 1024
 
 
@@ -24,7 +24,7 @@ class BlobInfo:
 
 def blob_digest(name: str) -> str:
     """The sha256 a blob's name promises; refuses names that are not blob names."""
-    match = _BLOB_NAME.match(name)
+    match = _BLOB_NAME.fullmatch(name)
     if not match:
         raise StoreError(
             f"not a blob name: {name!r} (expected deps-<sha256>.pex or source-<sha256>.pex)"
@@ -33,7 +33,7 @@ def blob_digest(name: str) -> str:
 
 
 def is_blob_name(name: str) -> bool:
-    return _BLOB_NAME.match(name) is not None
+    return _BLOB_NAME.fullmatch(name) is not None
 
 
 def file_sha256(path: Path) -> str:

@@ -12,8 +12,8 @@ name, then rename it into place. Any mismatch raises IntegrityError and leaves n
 
 from __future__ import annotations
 
-import hashlib
 import io
+import logging
 import os
 import tempfile
 import threading
@@ -24,15 +24,16 @@ from typing import Callable, Protocol
 from dagster_fastdeploy.store.base import Progress
 from dagster_fastdeploy.store.blobs import CHUNK, verify_blob_file
 from dagster_fastdeploy.store.chunking import (
-    RAW,
+    ChunkIntegrityError,
     ChunkRef,
     Piece,
     Recipe,
-    chunk_corrupted,
-    decode_chunk,
+    inflate_verified,
     recipe_for,
     split_pex,
 )
+
+logger = logging.getLogger(__name__)
 
 # Called with a number of bytes just moved (from any thread).
 Moved = Callable[[int], None]
@@ -55,6 +56,17 @@ class ChunkBackend(Protocol):
     def write_recipe(self, blob: str, data: bytes) -> None: ...
 
     def recipe_where(self, blob: str) -> str: ...
+
+    def chunks_present(self, refs: list[ChunkRef]) -> list[bool]:
+        """Stored with the right size (a listing or a stat: nothing is read)."""
+
+    def chunks_verified(self, refs: list[ChunkRef]) -> list[bool]:
+        """Stored and intact: every byte read back and checked against its digest."""
+
+    def quarantine_chunk(self, ref: ChunkRef) -> bool:
+        """Read the chunk once more and, when it still fails its digest, move it out of
+        `chunks/` (to `quarantine/`), so the next deploy of the same code uploads it again.
+        Returns True when it was moved."""
 
 
 class _Counter:
@@ -97,6 +109,43 @@ def upload_chunked(
     return sent.done
 
 
+def recipe_complete(backend: ChunkBackend, recipe: Recipe, verify: bool) -> bool:
+    """Every chunk of `recipe` stored (with `verify`: intact; damaged ones moved aside)."""
+    refs = list({ref.name: ref for ref in recipe.chunks}.values())
+    good = backend.chunks_verified(refs) if verify else backend.chunks_present(refs)
+    for ref, ok in zip(refs, good):
+        if verify and not ok:
+            backend.quarantine_chunk(ref)
+    return all(good)
+
+
+def repair_chunked(
+    backend: ChunkBackend, name: str, path: Path, progress: Progress | None, verify: bool
+) -> int:
+    """Blob `name` has a recipe in the store: put back the chunks it names that are missing
+    (moved aside by a host that found them damaged, or deleted by hand) and, with `verify`,
+    those that fail their digest (read back in full: `deploy --verify`). Returns the bytes sent;
+    0 when every chunk is there, which costs one listing, no download."""
+    recipe = backend.read_recipe(name)
+    if recipe is None:  # deleted since the caller looked: store it again
+        stored = upload_chunked(backend, name, path, progress)
+        return stored if stored is not None else 0
+    refs = list({ref.name: ref for ref in recipe.chunks}.values())
+    good = backend.chunks_verified(refs) if verify else backend.chunks_present(refs)
+    bad = {ref.name for ref, ok in zip(refs, good) if not ok}
+    if verify:
+        for ref in refs:
+            if ref.name in bad:
+                backend.quarantine_chunk(ref)
+    if not bad:
+        return 0
+    pieces = split_pex(name, path) or []
+    missing = [p for p in {p.ref.name: p for p in pieces}.values() if p.ref.name in bad]
+    sent = _Counter(sum(p.ref.stored_size for p in missing), progress)
+    backend.put_chunks(missing, path, sent)
+    return sent.done
+
+
 def read_chunked(
     backend: ChunkBackend, recipe: Recipe, dest: Path, progress: Progress | None
 ) -> Path:
@@ -112,7 +161,12 @@ def read_chunked(
             for ref in recipe.chunks:
                 offsets.append(at)
                 at += ref.size
-            backend.read_chunks(recipe, fd, offsets, _Counter(recipe.size, progress))
+            try:
+                backend.read_chunks(recipe, fd, offsets, _Counter(recipe.size, progress))
+            except ChunkIntegrityError as e:
+                if backend.quarantine_chunk(e.chunk):
+                    logger.warning("moved the damaged chunk %s aside", e.chunk.name)
+                raise
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -185,23 +239,14 @@ def write_chunk_at(
     recipe_where: str,
 ) -> None:
     """Write a chunk read from the store (`stored`, its bytes in pieces) at `offset` in `fd`,
-    checked against its digest; raises IntegrityError naming the blob and the chunk."""
-    if ref.encoding != RAW:
-        data = decode_chunk(blob, ref, b"".join(stored), where, recipe_where)
-        os.pwrite(fd, data, offset)
+    checked against its digest as it streams, never inflated past its recorded size; raises
+    ChunkIntegrityError naming the blob and the chunk."""
+
+    def write(at: int, data: bytes) -> None:
+        os.pwrite(fd, data, offset + at)
         moved(len(data))
-        return
-    digest = hashlib.sha256()
-    done = 0
-    for data in stored:
-        if done + len(data) > ref.size:
-            raise chunk_corrupted(blob, ref, where, recipe_where, "is longer than recorded")
-        digest.update(data)
-        os.pwrite(fd, data, offset + done)
-        done += len(data)
-        moved(len(data))
-    if done != ref.size or digest.hexdigest() != ref.sha256:
-        raise chunk_corrupted(blob, ref, where, recipe_where, "does not match its digest")
+
+    inflate_verified(blob, ref, stored, write, where, recipe_where)
 
 
 def read_pieces(f: io.BufferedReader | io.RawIOBase) -> Iterable[bytes]:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store.blobs import CHUNK, blob_digest
@@ -33,6 +35,7 @@ RECIPE_SUFFIX = ".chunks.json"
 RECIPE_FORMAT = 1
 CENTRAL_DIRECTORY = "central directory"
 RAW, ZLIB = "raw", "zlib"
+_CHUNK_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,14 @@ class Recipe:
                 f"{where} is not a chunk recipe ({e!r}): it was damaged outside "
                 "dagster-fastdeploy; delete it and deploy the same code again"
             ) from e
-        valid_chunks = all(c.encoding in (RAW, ZLIB) for c in chunks)
+        valid_chunks = all(
+            c.encoding in (RAW, ZLIB)
+            and _CHUNK_DIGEST.fullmatch(c.sha256)
+            and c.size >= 0
+            and c.stored_size >= 0
+            and (c.encoding != RAW or c.stored_size == c.size)
+            for c in chunks
+        )
         if recipe.blob != blob or not valid_chunks or recipe.size != sum(c.size for c in chunks):
             raise StoreError(
                 f"{where} is not a valid chunk recipe: delete it and deploy the same code again"
@@ -201,24 +211,77 @@ def recipe_for(name: str, pieces: list[Piece]) -> Recipe:
     )
 
 
+class ChunkIntegrityError(IntegrityError):
+    """A stored chunk that is not what its recipe says: the reader quarantines it."""
+
+    def __init__(self, message: str, chunk: ChunkRef):
+        super().__init__(message)
+        self.chunk = chunk
+
+
 def chunk_corrupted(
     blob: str, ref: ChunkRef, where: str, recipe_where: str, why: str
-) -> IntegrityError:
-    return IntegrityError(
+) -> ChunkIntegrityError:
+    return ChunkIntegrityError(
         f"blob {blob} is corrupted in the store: its chunk {ref.name} ({ref.part}) {why}. It "
-        f"was not used. Delete {where} and {recipe_where}, then deploy the same code again to "
-        "upload a good copy."
+        "was not used: deploy the same code again to upload a good copy (a damaged chunk is "
+        f"moved aside when the store allows it; if not, delete {where} first).",
+        ref,
     )
+
+
+def inflate_verified(
+    blob: str,
+    ref: ChunkRef,
+    stored: Iterable[bytes],
+    write: Callable[[int, bytes], None],
+    where: str,
+    recipe_where: str,
+) -> None:
+    """Pass a chunk's raw bytes to `write(offset in the chunk, bytes)` as they come off the
+    store, never holding more than CHUNK of them and never past the sizes the recipe states
+    (stored and raw), hashing as they go; raises ChunkIntegrityError on the first excess, and
+    at the end when the digest differs. A compressed chunk is inflated in CHUNK-sized steps,
+    so a small chunk that inflates to gigabytes is refused after ref.size + 1 bytes."""
+    digest = hashlib.sha256()
+    inflater = zlib.decompressobj() if ref.encoding == ZLIB else None
+    read = done = 0
+
+    def out(data: bytes) -> None:
+        nonlocal done
+        if done + len(data) > ref.size:
+            raise chunk_corrupted(blob, ref, where, recipe_where, "is longer than recorded")
+        digest.update(data)
+        write(done, data)
+        done += len(data)
+
+    try:
+        for piece in stored:
+            read += len(piece)
+            if read > ref.stored_size:
+                raise chunk_corrupted(blob, ref, where, recipe_where, "is longer than recorded")
+            if inflater is None:
+                out(piece)
+                continue
+            pending = piece
+            while pending:
+                # at most one byte past the recorded size, so an excess is seen, never held
+                step = min(CHUNK, ref.size - done + 1)
+                data = inflater.decompress(pending, step)
+                if not data and inflater.unconsumed_tail == pending:
+                    break  # no progress: the end of the stream is checked below
+                out(data)
+                pending = inflater.unconsumed_tail
+        if inflater is not None and (not inflater.eof or inflater.unused_data):
+            raise chunk_corrupted(blob, ref, where, recipe_where, "does not decompress")
+    except zlib.error:
+        raise chunk_corrupted(blob, ref, where, recipe_where, "does not decompress") from None
+    if done != ref.size or read != ref.stored_size or digest.hexdigest() != ref.sha256:
+        raise chunk_corrupted(blob, ref, where, recipe_where, "does not match its digest")
 
 
 def decode_chunk(blob: str, ref: ChunkRef, stored: bytes, where: str, recipe_where: str) -> bytes:
     """The raw bytes of a chunk read whole from the store, verified against its digest."""
-    data = stored
-    if ref.encoding == ZLIB:
-        try:
-            data = zlib.decompress(stored)
-        except zlib.error:
-            raise chunk_corrupted(blob, ref, where, recipe_where, "does not decompress") from None
-    if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise chunk_corrupted(blob, ref, where, recipe_where, "does not match its digest")
-    return data
+    data = bytearray()
+    inflate_verified(blob, ref, [stored], lambda _, b: data.extend(b), where, recipe_where)
+    return bytes(data)

@@ -25,7 +25,12 @@ from dagster_fastdeploy.store.blobs import (
     is_blob_name,
     verify_blob_file,
 )
-from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
+from dagster_fastdeploy.store.chunked import (
+    read_chunked,
+    recipe_complete,
+    repair_chunked,
+    upload_chunked,
+)
 from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.documents import parse_document, parse_record
 from dagster_fastdeploy.store.file_chunks import FileChunks
@@ -49,7 +54,7 @@ from dagster_fastdeploy.store.keys import (
     index_key,
     record_key,
 )
-from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry, is_valid_name
 
 
 class FileStore(FileChunks, FileDocuments, Store):
@@ -71,13 +76,22 @@ class FileStore(FileChunks, FileDocuments, Store):
     def has_blob(self, name: str) -> bool:
         return self._blob(name).is_file() or self._recipe(name).is_file()
 
-    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
+    def blob_complete(self, name: str, verify: bool = False) -> bool:
+        recipe = self.read_recipe(name)
+        if recipe is not None:
+            return recipe_complete(self, recipe, verify)
+        final = self._blob(name)
+        return final.is_file() and (not verify or file_sha256(final) == blob_digest(name))
+
+    def upload_blob(
+        self, name: str, path: Path, progress: Progress | None = None, verify: bool = False
+    ) -> int:
         final = self._blob(name)
         with store_io(self.url, f"storing {name}"):
             if final.is_file() and file_sha256(final) == blob_digest(name):
                 return 0  # stored whole and intact (a damaged copy is replaced below)
             if self.recipe_stored(name):
-                return 0  # stored as chunks (reads verify every chunk)
+                return repair_chunked(self, name, path, progress, verify)
             if not final.exists():
                 sent = upload_chunked(self, name, path, progress)
                 if sent is not None:
@@ -184,13 +198,14 @@ class FileStore(FileChunks, FileDocuments, Store):
         directory = self.root / deployment_prefix(deployment)
         if not directory.is_dir():
             return []
-        return sorted(p.stem for p in directory.glob("*.json") if not p.name.startswith("."))
+        # a file that is not named like a location is not a record: skipped, never a key
+        return sorted(p.stem for p in directory.glob("*.json") if is_valid_name(p.stem))
 
     def list_deployments(self) -> list[str]:
         directory = self.root / DEPLOYMENTS
         if not directory.is_dir():
             return []
-        return sorted(p.name for p in directory.iterdir() if p.is_dir())
+        return sorted(p.name for p in directory.iterdir() if p.is_dir() and is_valid_name(p.name))
 
     def append_version(
         self, deployment: str, location: str, make_entry: Callable[[int], VersionEntry]

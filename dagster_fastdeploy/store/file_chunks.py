@@ -4,35 +4,30 @@ recipes beside the whole blobs under `blobs/`, all written through file_io's tem
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from dagster_fastdeploy.errors import StoreError
-from dagster_fastdeploy.store.blobs import BlobInfo, file_sha256
+from dagster_fastdeploy.errors import IntegrityError
+from dagster_fastdeploy.store.blobs import BlobInfo
 from dagster_fastdeploy.store.chunked import FileSlice, Moved, read_pieces, write_chunk_at
 from dagster_fastdeploy.store.chunking import (
-    RAW,
     ChunkRef,
     Piece,
     Recipe,
     chunk_corrupted,
-    decode_chunk,
+    inflate_verified,
 )
 from dagster_fastdeploy.store.file_io import put_file, store_io
-from dagster_fastdeploy.store.keys import CHUNKS, chunk_key, is_chunk_name, recipe_key
+from dagster_fastdeploy.store.keys import CHUNKS, QUARANTINE, chunk_key, is_chunk_name, recipe_key
 
 
 def _chunk_intact(path: Path, ref: ChunkRef) -> bool:
     try:
         if path.stat().st_size != ref.stored_size:
             return False
-        stored = path.read_bytes() if ref.encoding != RAW else None
-    except FileNotFoundError:
-        return False
-    if stored is None:
-        return file_sha256(path) == ref.sha256
-    try:
-        decode_chunk("", ref, stored, str(path), "")
-    except StoreError:
+        with open(path, "rb") as f:
+            inflate_verified("", ref, read_pieces(f), lambda _, __: None, str(path), "")
+    except (FileNotFoundError, IntegrityError):
         return False
     return True
 
@@ -52,6 +47,30 @@ class FileChunks:
     def chunks_stored(self, refs: list[ChunkRef]) -> list[bool]:
         """Present and intact (re-hashed, as whole blobs are, so a damaged chunk is replaced)."""
         return [_chunk_intact(self._chunk(ref.name), ref) for ref in refs]
+
+    def chunks_present(self, refs: list[ChunkRef]) -> list[bool]:
+        def present(ref: ChunkRef) -> bool:
+            try:
+                return self._chunk(ref.name).stat().st_size == ref.stored_size
+            except FileNotFoundError:
+                return False
+
+        return [present(ref) for ref in refs]
+
+    def chunks_verified(self, refs: list[ChunkRef]) -> list[bool]:
+        return self.chunks_stored(refs)
+
+    def quarantine_chunk(self, ref: ChunkRef) -> bool:
+        path = self._chunk(ref.name)
+        if not path.is_file() or _chunk_intact(path, ref):
+            return False
+        aside = self.root / QUARANTINE / f"{ref.name}.{time.time_ns()}"
+        try:
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, aside)
+        except OSError:  # a host with read-only access to the store: the error says what to do
+            return False
+        return True
 
     def put_chunks(self, pieces: list[Piece], source: Path, moved: Moved) -> None:
         directory = self.root / CHUNKS

@@ -16,13 +16,14 @@ DEPS_INDEX = "deps-index"
 DEPLOYMENTS = "deployments"
 CHANGES = "changes"
 HOSTS = "hosts"
+QUARANTINE = "quarantine"  # chunks that failed verification, moved aside for a look
 
-_INDEX_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
-_CHUNK_NAME = re.compile(r"^[0-9a-f]{64}(\.zlib)?$")
+_INDEX_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_CHUNK_NAME = re.compile(r"[0-9a-f]{64}(\.zlib)?")
 
 
 def check_index_key(key: str) -> str:
-    if not _INDEX_KEY.match(key) or ".." in key:
+    if not _INDEX_KEY.fullmatch(key) or ".." in key:
         raise StoreError(f"not a deps index key: {key!r}")
     return key
 
@@ -37,7 +38,7 @@ def recipe_key(name: str) -> str:
 
 
 def is_chunk_name(name: str) -> bool:
-    return _CHUNK_NAME.match(name) is not None
+    return _CHUNK_NAME.fullmatch(name) is not None
 
 
 def chunk_key(name: str) -> str:

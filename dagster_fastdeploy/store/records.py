@@ -10,12 +10,17 @@ from typing import Any
 
 from dagster_fastdeploy.errors import InvalidNameError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_valid_name(name: str) -> bool:
+    """A deployment or location name check_name accepts (for filtering store listings)."""
+    return _NAME.fullmatch(name) is not None and ".." not in name
 
 
 def check_name(kind: str, name: str) -> str:
     """Deployment and location names become store keys: refuse anything that could escape."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:
         raise InvalidNameError(
             f"invalid {kind} name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
             "letter or digit (no '/', no '..', at most 100 characters)"

@@ -18,10 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
-from dagster_fastdeploy.store.chunked import read_chunked, upload_chunked
+from dagster_fastdeploy.store.chunked import (
+    read_chunked,
+    recipe_complete,
+    repair_chunked,
+    upload_chunked,
+)
 from dagster_fastdeploy.store.chunking import RECIPE_SUFFIX
 from dagster_fastdeploy.store.documents import parse_document
 from dagster_fastdeploy.store.keys import (
@@ -133,13 +138,32 @@ class S3Store(S3Chunks, S3Documents, S3Records, Store):
         whole, recipe = self._stored_as(name)
         return whole is not None or recipe
 
-    def upload_blob(self, name: str, path: Path, progress: Progress | None = None) -> int:
+    def blob_complete(self, name: str, verify: bool = False) -> bool:
+        recipe = self.read_recipe(name)
+        if recipe is not None:
+            return recipe_complete(self, recipe, verify)
+        if not verify:
+            return self.has_blob(name)
+        with tempfile.TemporaryDirectory(prefix=".fastdeploy-verify-") as tmp:
+            try:
+                self.get_blob(name, Path(tmp) / name)
+            except IntegrityError:
+                return False
+            except StoreError:
+                return False  # not stored at all
+        return True
+
+    def upload_blob(
+        self, name: str, path: Path, progress: Progress | None = None, verify: bool = False
+    ) -> int:
         from botocore.exceptions import ClientError
 
         key = self._key(blob_key(name))
         size = path.stat().st_size
         stored, recipe = self._stored_as(name)
-        if stored == size or recipe:
+        if recipe:
+            return repair_chunked(self, name, path, progress, verify)
+        if stored == size and (not verify or self.blob_complete(name, verify=True)):
             return 0  # stored (hosts verify every blob and chunk they read)
         if stored is None:
             sent = upload_chunked(self, name, path, progress)

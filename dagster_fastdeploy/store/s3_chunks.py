@@ -5,14 +5,22 @@ written create-only (`If-None-Match: *`, see S3Store), so concurrent deploys nev
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store.blobs import CHUNK, BlobInfo
 from dagster_fastdeploy.store.chunked import FileSlice, Moved, write_chunk_at
-from dagster_fastdeploy.store.chunking import ChunkRef, Piece, Recipe, chunk_corrupted
-from dagster_fastdeploy.store.keys import CHUNKS, chunk_key, is_chunk_name, recipe_key
+from dagster_fastdeploy.store.chunking import (
+    ChunkRef,
+    Piece,
+    Recipe,
+    chunk_corrupted,
+    inflate_verified,
+)
+from dagster_fastdeploy.store.keys import CHUNKS, QUARANTINE, chunk_key, is_chunk_name, recipe_key
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code
 
 CHUNK_WORKERS = 8
@@ -86,6 +94,48 @@ class S3Chunks:
 
         with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
             return list(pool.map(stored, refs))
+
+    def chunks_present(self, refs: list[ChunkRef]) -> list[bool]:
+        return self.chunks_stored(refs)
+
+    def _chunk_intact(self, ref: ChunkRef) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self._key(chunk_key(ref.name))
+        with self._errors(f"reading chunk {ref.name}"):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except ClientError as e:
+                if error_code(e) in MISSING:
+                    return False
+                raise
+            try:
+                where = self._where(key)
+                inflate_verified("", ref, body.iter_chunks(CHUNK), lambda _, __: None, where, "")
+            except IntegrityError:
+                return False
+            finally:
+                body.close()
+        return True
+
+    def chunks_verified(self, refs: list[ChunkRef]) -> list[bool]:
+        with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
+            return list(pool.map(self._chunk_intact, refs))
+
+    def quarantine_chunk(self, ref: ChunkRef) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self._key(chunk_key(ref.name))
+        try:
+            if self._head_size(key) is None or self._chunk_intact(ref):
+                return False
+            aside = self._key(f"{QUARANTINE}/{ref.name}.{time.time_ns()}")
+            source = {"Bucket": self.bucket, "Key": key}
+            self.client.copy_object(Bucket=self.bucket, Key=aside, CopySource=source)
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError, StoreError):
+            return False  # read-only credentials: the error tells the user what to delete
+        return True
 
     def put_chunks(self, pieces: list[Piece], source: Path, moved: Moved) -> None:
         from botocore.exceptions import ClientError

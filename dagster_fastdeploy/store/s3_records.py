@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from dagster_fastdeploy.errors import StoreError
 from dagster_fastdeploy.store.documents import parse_record
 from dagster_fastdeploy.store.keys import DEPLOYMENTS, deployment_prefix, record_key
-from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
+from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry, is_valid_name
 from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code
 
 MAX_RECORD_ATTEMPTS = 50
@@ -48,8 +48,8 @@ class S3Records:
         for page in self._list(prefix, delimiter="/"):
             for obj in page.get("Contents", []):
                 name = obj["Key"][start:]
-                if name.endswith(".json"):
-                    names.append(name[: -len(".json")])
+                if name.endswith(".json") and is_valid_name(name[: -len(".json")]):
+                    names.append(name[: -len(".json")])  # others are not records: skipped
         return sorted(names)
 
     def list_deployments(self) -> list[str]:
@@ -57,7 +57,9 @@ class S3Records:
         names = []
         for page in self._list(f"{DEPLOYMENTS}/", delimiter="/"):
             for common in page.get("CommonPrefixes", []):
-                names.append(common["Prefix"][start:].rstrip("/"))
+                name = common["Prefix"][start:].rstrip("/")
+                if is_valid_name(name):
+                    names.append(name)
         return sorted(names)
 
     def append_version(
