@@ -18,8 +18,9 @@ def test_a_binary_or_plain_string_dagster_cloud_yaml_is_a_clear_error(
 ) -> None:
     project = copy_project()
     for content, says in (
-        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "is not valid YAML text"),
-        (b"just a string\n", "holds a str, not a mapping"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "is a binary file, not YAML"),
+        (b"\xff\xfe not utf-8\n", "is not valid YAML"),
+        (b"just a string\n", "must be a mapping with a `locations:` list, not str"),
     ):
         (project / "dagster_cloud.yaml").write_bytes(content)
         done = run_cli("build", str(project), "--out", str(tmp_path / "out"))

@@ -39,7 +39,7 @@ def test_a_record_naming_paths_outside_the_data_dir_or_another_pex_tag_is_refuse
     host = start_host(file_store)
     good = project_copy.publish(file_store)
     with host.client() as control:
-        assert control.deploy(LOCATION, good.version, timeout=300)["state"] == "serving"
+        assert control.deploy(LOCATION, good.version, timeout=300).state == "serving"
 
     # an interpreter outside the data dir, which must never run
     fake = tmp_path / "evil" / "fake"
@@ -54,10 +54,10 @@ def test_a_record_naming_paths_outside_the_data_dir_or_another_pex_tag_is_refuse
 
     with host.client() as control:
         answer = control.deploy(LOCATION, walked_out, timeout=120)
-    assert answer["state"] == "failed"
-    assert "cannot be served" in answer["error"]["message"]
-    assert "not deps-<sha256>.pex" in answer["error"]["message"]
-    assert answer["serving_version"] == good.version
+    assert answer.state == "failed"
+    assert "cannot be served" in answer.error.message
+    assert "not deps-<sha256>.pex" in answer.error.message
+    assert answer.serving_version == good.version
     assert not ran.exists()
 
     # a pex tag that names other files than the manifest: status would show one, serve another
@@ -65,6 +65,6 @@ def test_a_record_naming_paths_outside_the_data_dir_or_another_pex_tag_is_refuse
     mismatched = _record(file_store, other, good.manifest)
     with host.client() as control:
         answer = control.deploy(LOCATION, mismatched, timeout=120)
-    assert answer["state"] == "failed"
-    assert "name different files" in answer["error"]["message"]
-    assert answer["serving_version"] == good.version
+    assert answer.state == "failed"
+    assert "name different files" in answer.error.message
+    assert answer.serving_version == good.version
