@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dagster_fastdeploy.host_api import (
     DEFAULT_ROLLOUT_TIMEOUT,
@@ -22,6 +22,9 @@ from dagster_fastdeploy.host_api import (
 )
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name, deployed_now
+
+if TYPE_CHECKING:
+    from dagster_fastdeploy.config import ProjectConfig
 
 __all__ = ["DeployResult", "deploy_project"]
 
@@ -105,31 +108,33 @@ def deploy_project(
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     out_dir: Path | None = None,
     verify: bool = False,
+    config: ProjectConfig | None = None,
 ) -> DeployResult:
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
     raised (the record is written; the host keeps serving the version it had). The build goes
     to `out_dir` (default: the project's dist/fastdeploy). With `verify`, blobs the store
-    already has are read back and checked, and damaged chunks replaced."""
+    already has are read back and checked, and damaged chunks replaced. `config` is the project
+    already read (one location of a dagster_cloud.yaml, see deploy_locations.py)."""
     from dagster_fastdeploy.actions.provenance import deployed_by
     from dagster_fastdeploy.builder import build_project, deps_index_entry
     from dagster_fastdeploy.config import load_project
 
     clock = _Clock()
     check_name("deployment", deployment)
-    project = load_project(project_dir)
+    project = config or load_project(project_dir)
     location = check_name("location", location or project.location_name)
     previous = store.read_record(deployment, location)  # also proves the store answers
     clock.lap("connect")
 
     known_deps = _remembering(store)
-    result = build_project(project.root, out_dir=out_dir, known_deps=known_deps)
+    result = build_project(project.root, out_dir=out_dir, known_deps=known_deps, config=project)
     manifest = result.manifest
     deps, source = manifest.deps, manifest.source
     if result.deps_path is None and not store.blob_complete(deps.name, verify=verify):
         # the store's deps index names a deps.pex the store no longer has whole (gc, or a
         # damaged chunk a host moved aside): build it here, so the upload puts back what is gone
-        result = build_project(project.root, out_dir=out_dir)
+        result = build_project(project.root, out_dir=out_dir, config=project)
         manifest = result.manifest
         deps, source = manifest.deps, manifest.source
     clock.lap("build")

@@ -108,7 +108,14 @@ def _finish(
 )
 @store_options
 @deployment_option()
-@click.option("--location", default=None, help="Code location name (default: the project's).")
+@click.option(
+    "--location",
+    "locations",
+    multiple=True,
+    metavar="NAME",
+    help="Deploy only this dagster_cloud.yaml location (repeatable; default: all). For a "
+    "directory without one: the code location's name (default: the project's).",
+)
 @host_options
 @click.option(
     "--verify",
@@ -121,36 +128,61 @@ def deploy(
     store_url: str | None,
     endpoint_url: str | None,
     deployment: str,
-    location: str | None,
+    locations: tuple[str, ...],
     server: str | None,
     token_file: Path | None,
     timeout: float,
     verify: bool,
     as_json: bool,
 ) -> None:
-    """Build PROJECT_DIR, upload what the store lacks, and record a new version."""
-    from dagster_fastdeploy.actions.deploy import deploy_project
+    """Build PROJECT_DIR, upload what the store lacks, and record a new version.
+
+    With a dagster_cloud.yaml in PROJECT_DIR, every location it lists is deployed (each its own
+    location; equal dependency sets share one deps.pex)."""
+    from dagster_fastdeploy.actions.deploy_locations import deploy_locations
     from dagster_fastdeploy.runtime.control_token import read_token
     from dagster_fastdeploy.store import open_store
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)
     with upload_progress() as progress_for:
-        result = deploy_project(
+        results = deploy_locations(
             project_dir,
             store,
+            locations,
             deployment=deployment,
-            location=location,
             server=server,
             token=token,
             progress_for=progress_for,
             rollout_timeout=timeout,
             verify=verify,
         )
+    if len(results) == 1:
+        result = results[0]
+        lines = _deploy_lines(result)
+        if server:
+            lines += _rollout_lines(server, result.rollout)
+        _finish(as_json, result, lines, server)
+        return
+    if as_json:
+        data = {"locations": [result.to_json() for result in results]}
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo("\n".join(_deploy_line(result, server) for result in results))
+    failed = [r for r in results if server and r.state is not VersionState.SERVING]
+    if failed:
+        names = ", ".join(f"{r.location} v{r.version} ({r.state})" for r in failed)
+        raise HostError(
+            f"the host at {server} did not start serving {names}; those versions are recorded "
+            "and the host keeps serving the ones it had. See the errors above and the host's log."
+        )
+
+
+def _deploy_lines(result: DeployResult) -> list[str]:
     was = f"v{result.previous_version} -> " if result.previous_version else ""
     deps_sent = any(name.startswith("deps-") for name in result.uploaded)
     whole_deps = f"; the whole deps.pex is {_size(result.deps_bytes)}" if deps_sent else ""
-    lines = [
+    return [
         f"Deployed {result.location} {was}v{result.version} to {result.deployment} at "
         f"{result.store} ({result.path} path{', deps built' if result.deps_built else ''})",
         "  uploaded: "
@@ -162,9 +194,24 @@ def deploy(
         f"  pex tag: {result.pex_tag}",
         "  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.seconds.items()),
     ]
+
+
+def _deploy_line(result: DeployResult, server: str | None) -> str:
+    """One line per location when several are deployed."""
+    was = f"v{result.previous_version} -> " if result.previous_version else ""
+    sent = f"{_size(result.bytes_uploaded)} sent" if result.uploaded else "nothing sent"
+    line = (
+        f"Deployed {result.location} {was}v{result.version} to {result.deployment} "
+        f"({result.path} path, {sent}, {result.seconds.get('total', 0):.2f}s)"
+    )
     if server:
-        lines += _rollout_lines(server, result.rollout)
-    _finish(as_json, result, lines, server)
+        rollout = result.rollout
+        line += f"; host: {rollout.state if rollout else 'no answer'}"
+        if rollout is not None and rollout.endpoint:
+            line += f" at {rollout.endpoint}"
+        if rollout is not None and rollout.error:
+            line += f" ({rollout.error.message})"
+    return line
 
 
 @click.command()
