@@ -20,19 +20,21 @@ def load_locations(
 ) -> list[ProjectConfig]:
     """The projects of the locations at `directory`, in the yaml's order.
 
-    Without a dagster_cloud.yaml listing locations, the directory is one project; there, one
-    `selected` name names its location (as `deploy --location` always did). `for_target` is
+    With a dagster_cloud.yaml of one location or none, the directory is one location; there, one
+    `selected` name names it (as `deploy --location` always did). `for_target` is
     `--for` (see load_project)."""
     root = Path(directory).resolve()
     yaml_path = root / FILE_NAME
     entries = read_cloud_yaml(yaml_path) if yaml_path.is_file() else []
-    if not entries:
+    if len(entries) <= 1:
         if len(selected) > 1:
             raise ConfigError(
-                f"{root} is one code location (no {FILE_NAME} lists locations); "
+                f"{root} is one code location ({FILE_NAME} lists no more); "
                 f"--location was given {len(selected)} times."
             )
-        project = load_project(root, for_target=for_target)
+        entry = entries[0] if entries else None
+        where = entry.directory if entry else root
+        project = load_project(where, location=entry, for_target=for_target)
         if selected:
             project.location_name = selected[0]
         return [project]
