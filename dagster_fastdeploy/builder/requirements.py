@@ -4,6 +4,7 @@ dependencies among them, which go into source.pex instead of deps.pex."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def collect(config: ProjectConfig, python: Path) -> DeclaredDeps:
     seen_local: set[Path] = {config.root}
     queue = list(raw)
     found: dict[str, str] = {}
+    memo = _NormalizedMemo()
     while queue:
         line = queue.pop(0)
         local = local_path(line, config.root)
@@ -59,10 +61,50 @@ def collect(config: ProjectConfig, python: Path) -> DeclaredDeps:
                 )
                 queue += _project_requirements(local, local_pyproject, [], python)
             continue
-        normalized = normalize(line)
+        normalized = memo.normalize(line)
         found.setdefault(normalized.lower(), normalized)
+    memo.save()
     declared.requirements = sorted(found.values(), key=str.lower)
     return declared
+
+
+class _NormalizedMemo:
+    """normalize() remembered in the build cache, per installed `packaging`: a build whose
+    requirement lines were all seen before does not import packaging (part of every deploy)."""
+
+    def __init__(self) -> None:
+        import hashlib
+        import importlib.util
+        import json
+
+        from dagster_fastdeploy.builder.cache import cache_root
+
+        spec = importlib.util.find_spec("packaging")
+        origin = spec.origin if spec is not None and spec.origin else ""
+        stamp = f"{origin}:{os.stat(origin).st_mtime_ns if origin else 0}"
+        name = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+        self.path = cache_root() / "normalized-requirements" / f"{name}.json"
+        try:
+            self.known: dict[str, str] = dict(json.loads(self.path.read_text()))
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def normalize(self, line: str) -> str:
+        if line not in self.known:
+            self.known[line] = normalize(line)
+            self.changed = True
+        return self.known[line]
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        import json
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.known, sort_keys=True))
+        tmp.replace(self.path)
 
 
 def normalize(line: str) -> str:
