@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from dagster_fastdeploy.builder.deps import PEX_FLAGS_VERSION
-from dagster_fastdeploy.builder.deps_assemble import assemble_deps_pex, remember_wheels
+from dagster_fastdeploy.builder.deps_assemble import (
+    assemble_deps_pex,
+    build_whole,
+    remember_wheels,
+)
 from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 from dagster_fastdeploy.builder.lock import LockedDeps, lock
 from dagster_fastdeploy.builder.pins import canonical_text
@@ -65,7 +69,15 @@ def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
     assembled, seconds = _assemble(added, tmp_path / "assembled")
     assert set(seconds) >= {"deps_pex_download", "deps_pex_new_wheels", "deps_pex_assemble"}
     assert seconds["deps_pex_downloaded"] == 1  # toolz fetched from the index, not by pip
-    assert assembled.read_bytes() == _full(added, tmp_path / "whole").read_bytes()
+    whole = _full(added, tmp_path / "whole").read_bytes()
+    assert assembled.read_bytes() == whole
+
+    # pex's whole build from wheels fetched ahead (no pip) writes the same bytes too.
+    (tmp_path / "fetched").mkdir()
+    out = tmp_path / "fetched" / "deps.pex"
+    steps = build_whole(added, DeclaredDeps(requirements=[]), TARGET, out, True)
+    assert steps["deps_pex_downloaded"] == len(added.pins)
+    assert out.read_bytes() == whole
 
     removed = _pinned(LockedDeps([p for p in added.pins if p.name != "attrs"], []), tmp_path / "r")
     assembled, _ = _assemble(removed, tmp_path / "assembled-removed")

@@ -183,8 +183,11 @@ def _build_entry(
     progress: Progress,
 ) -> dict[str, float]:
     """Fill a cache entry's work dir: deps-<sha256>.pex, requirements.lock.txt, entry.json."""
-    from dagster_fastdeploy.builder.deps_assemble import assemble_deps_pex, remember_wheels
-    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+    from dagster_fastdeploy.builder.deps_assemble import (
+        assemble_deps_pex,
+        build_whole,
+        remember_wheels,
+    )
 
     def say(step: str) -> None:
         progress(f"Building deps.pex: {step}")
@@ -197,9 +200,7 @@ def _build_entry(
         say(f"cached wheels not usable ({e}); building it whole")
         seconds = None
     if seconds is None:
-        started = time.perf_counter()
-        build_deps_pex(locked, *args, say)
-        seconds = {"deps_pex_full": time.perf_counter() - started}
+        seconds = build_whole(locked, *args, say)
         started = time.perf_counter()
         # Each wheel's entries, kept for the next lock that differs by a few pins.
         remember_wheels(staging, locked.pins, target, PEX_FLAGS_VERSION)

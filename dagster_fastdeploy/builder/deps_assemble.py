@@ -182,6 +182,34 @@ def assemble_deps_pex(
     return seconds
 
 
+def build_whole(
+    locked: LockedDeps,
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    output: Path,
+    build_sdists: bool,
+    progress: Progress = None,
+) -> dict[str, float]:
+    """pex's build of the whole lock, its wheels fetched ahead in parallel when they can be
+    (see wheel_download.py: then pex runs no pip); its seconds by step."""
+    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    wheels: Path | None = output.parent / "wheels"
+    pins = locked.pins if locked.pex_args[:1] == ["--intransitive"] else []
+    if pins and download_wheels(pins, declared, target, output.parent / "wheels"):
+        seconds["deps_pex_downloaded"] = float(len(pins))
+    else:
+        wheels = None
+    seconds["deps_pex_download"] = time.perf_counter() - started
+    started = time.perf_counter()
+    build_deps_pex(locked, declared, target, output, build_sdists, progress, wheels)
+    seconds["deps_pex_full"] = time.perf_counter() - started
+    shutil.rmtree(output.parent / "wheels", ignore_errors=True)
+    return seconds
+
+
 def _size(entry: dict[str, Any] | None) -> int:
     assert entry is not None
     return sum(_block_path(w, f).stat().st_size for w, f in entry["wheels"].items())

@@ -3,17 +3,18 @@
 A locked pin carries the sha256 of every artifact of its version, so the wheel pip would pick is
 known without resolving: the one whose digest is pinned and whose tags rank first among the
 target interpreter's tags (pip's own order). It is looked up in the index's simple API (PEP 691
-JSON, PEP 503 HTML), downloaded in parallel with the others and checked against its digest, then
-handed to pex as a pre-resolved dist next to the same pins, which gives the same bytes as pex
-resolving them with pip (tests/test_build_deps_assemble.py). Anything unusual (a foreign
-platform, find-links, an index that does not answer, an sdist-only pin) returns None and pex
-fetches with pip as before.
+JSON, PEP 503 HTML), downloaded in parallel with the others and checked against its digest, kept
+in the build cache (`<cache>/wheels/<sha256>/`), and handed to pex as a pre-resolved dist next to
+the same pins: the same bytes as pex resolving them with pip (tests/test_build_deps_assemble.py).
+Anything unusual (a foreign platform, find-links, a pin with a marker, an index that does not
+answer, an sdist-only pin) returns False, and pex fetches with pip as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import urllib.request
@@ -22,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from dagster_fastdeploy.builder.cache import cache_root, place_file
 from dagster_fastdeploy.builder.pins import Pin
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
@@ -90,11 +92,24 @@ def _choose(files: dict[str, str], pin: Pin, ranks: dict[str, int]) -> tuple[str
 
 
 def _fetch(url: str, dest: Path, pinned: set[str]) -> bool:
+    """Put the wheel at `url` at `dest`: from the build cache's wheels when one of the pinned
+    digests is there, else downloaded, checked and kept there."""
+    kept = cache_root() / "wheels"
+    for digest in pinned:
+        cached = kept / digest / dest.name
+        if cached.is_file():
+            place_file(cached, dest)
+            return True
     with urllib.request.urlopen(url.split("#", 1)[0], timeout=TIMEOUT) as response:
         data = response.read()
-    if hashlib.sha256(data).hexdigest() not in pinned:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in pinned:
         return False
-    dest.write_bytes(data)
+    (kept / digest).mkdir(parents=True, exist_ok=True)
+    tmp = kept / digest / f".{dest.name}.{os.getpid()}.tmp"
+    tmp.write_bytes(data)
+    tmp.replace(kept / digest / dest.name)
+    place_file(kept / digest / dest.name, dest)
     return True
 
 
