@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     "deps_change_large": "the same on a real-size project (dagster, dagster-cloud, boto3, "
     "pandas, matplotlib)",
     "source_edit": "one new asset saved -> answered by the stable endpoint (standby ready)",
+    "source_edit_in_process": "the same edit deployed in-process, as the `dev` loop does",
     "source_edit_cold": "the same edit with the standby pool disabled (--no-standby)",
     "source_edit_generated": "the same edit on a generated 200-asset, 30-module project",
     "many_locations": "ten locations sharing one deps.pex on one host",
@@ -105,8 +106,11 @@ def run_all(work: Path, quick: bool, only: set[str] | None = None) -> dict[str, 
     notes: list[str] = [compile_package()]
 
     def attempt(name: str, body: Callable[[], None]) -> None:
-        needed_by = {"source_edit": "deps_change", "image_rebuild": "image_restart"}
-        if only and name not in only and needed_by.get(name) not in only:
+        needed_by = {
+            "source_edit": {"deps_change", "source_edit_in_process"},
+            "image_rebuild": {"image_restart"},
+        }
+        if only and name not in only and not needed_by.get(name, set()) & only:
             found[name].skipped = "not selected (--only)"
             return
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
@@ -144,6 +148,12 @@ def run_all(work: Path, quick: bool, only: set[str] | None = None) -> dict[str, 
         warm = scenarios.WarmLocation(EXAMPLE, shared, standby=True, location="edits")
         try:
             scenarios.source_edit(found["source_edit"], warm, n["edit"])
+            attempt(
+                "source_edit_in_process",
+                lambda: scenarios.source_edit_in_process(
+                    found["source_edit_in_process"], warm, n["edit"]
+                ),
+            )
             attempt(
                 "deps_change", lambda: scenarios.deps_change(found["deps_change"], warm, n["deps"])
             )

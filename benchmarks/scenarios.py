@@ -40,6 +40,13 @@ def _deploy(sandbox: Sandbox, project: Path, host: Host, run: Run, *extra: str) 
     result = sandbox.cli("deploy", str(project), "--server", host.address, *extra)
     if result.get("state") != "serving":
         raise RuntimeError(f"deploy did not serve: {result.get('error')}")
+    _record_steps(run, result)
+    return result
+
+
+def _record_steps(run: Run, result: dict[str, Any]) -> None:
+    """Every step of a deploy's answer into the run's breakdown: the client's, the build's,
+    the host's; and the bytes it sent."""
     for step, seconds in (result.get("seconds") or {}).items():
         if step != "total":
             run.steps[f"deploy.{step}"] = run.steps.get(f"deploy.{step}", 0.0) + seconds
@@ -49,7 +56,6 @@ def _deploy(sandbox: Sandbox, project: Path, host: Host, run: Run, *extra: str) 
     for step, seconds in (result.get("rollout_steps") or {}).items():  # the host's own steps
         run.steps[f"host.{step}"] = run.steps.get(f"host.{step}", 0.0) + seconds
     run.bytes_uploaded = (run.bytes_uploaded or 0) + int(result.get("bytes_uploaded", 0))
-    return result
 
 
 def _endpoint(host: Host, location: str) -> str:
@@ -121,6 +127,55 @@ def source_edit(scenario: Scenario, warm: WarmLocation, runs: int, settle: float
                 wait_serving(warm.probe, name)
 
         scenario.measure(body)
+
+
+def source_edit_in_process(
+    scenario: Scenario, warm: WarmLocation, runs: int, settle: float = 1.0
+) -> None:
+    """The `dev` loop's path: the same edit deployed by deploy_project() called in a process that
+    has deployed before (no CLI start), answered by the stable endpoint."""
+    import os
+    import time
+
+    from dagster_fastdeploy.actions.deploy import deploy_project
+    from dagster_fastdeploy.store import open_store
+
+    saved = dict(os.environ)
+    os.environ.update(warm.sandbox.env())
+    try:
+        store = open_store(warm.sandbox.store_url)
+        out_dir = warm.sandbox.root / "in-process-builds"
+
+        def deploy(run: Run) -> None:
+            result = deploy_project(
+                warm.project,
+                store,
+                location=warm.location,
+                server=warm.host.address,
+                out_dir=out_dir,
+            ).to_json()
+            if result.get("state") != "serving":
+                raise RuntimeError(f"deploy did not serve: {result.get('error')}")
+            _record_steps(run, result)
+
+        deploy(Run())  # this process's first deploy imports what every later one reuses
+        for _ in range(runs):
+            time.sleep(settle)
+            warm.edits += 1
+            name = f"bench_asset_{warm.edits}"
+
+            def body(run: Run, name: str = name) -> None:
+                with run.step("save"):
+                    add_asset(warm.project, name)
+                with run.step("deploy"):
+                    deploy(run)
+                with run.step("answered"):
+                    wait_serving(warm.probe, name)
+
+            scenario.measure(body)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def deps_change(scenario: Scenario, warm: WarmLocation, runs: int, first: int = 0) -> None:
