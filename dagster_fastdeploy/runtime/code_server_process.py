@@ -47,10 +47,31 @@ class LoadRequest:
     server_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+# The host's own secrets: the control token (with it, user code of one location could deploy or
+# remove every location) and the store's credentials. A location that needs cloud credentials
+# gets its own (an instance role, or names listed in DAGSTER_FASTDEPLOY_PASS_ENV).
+HOST_SECRETS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
+PASS_ENV = "DAGSTER_FASTDEPLOY_PASS_ENV"  # comma-separated names a host passes on anyway
+
+
 def child_environment() -> dict[str, str]:
-    """The host's environment without what would leak the host's Python into the child."""
-    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
-    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PEX_")}
+    """The host's environment without what would leak the host's Python into the child, and
+    without the host's secrets: every DAGSTER_FASTDEPLOY_* variable (the control token among
+    them) and the store's credentials (HOST_SECRETS), unless named in DAGSTER_FASTDEPLOY_PASS_ENV.
+    Standbys get this environment, and the code servers they fork inherit it."""
+    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__", *HOST_SECRETS)
+    passed = {n.strip() for n in os.environ.get(PASS_ENV, "").split(",") if n.strip()}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k in passed
+        or not (k in drop or k.startswith("PEX_") or k.startswith("DAGSTER_FASTDEPLOY_"))
+    }
 
 
 def launch_loader(
@@ -238,6 +259,10 @@ class CodeServerProcess:
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.005)
+
+    def exit_error(self, message: str) -> LoadError:
+        """`message` with the process's last 30 lines of output (for a crash or an exit)."""
+        return self._crash_error(message)
 
     def _crash_error(self, message: str) -> LoadError:
         tail = ""

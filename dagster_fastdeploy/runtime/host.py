@@ -28,11 +28,13 @@ from dagster_fastdeploy.host_api import (
 from dagster_fastdeploy.runtime.code_server_process import claim_run_dir
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
+from dagster_fastdeploy.runtime.last_served import LastServed, fallback_candidates
 from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 from dagster_fastdeploy.runtime.ports import LocationPorts
 from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
 from dagster_fastdeploy.runtime.standby import StandbyPool, standby_supported
+from dagster_fastdeploy.runtime.watchdog import Watchdog
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name, rollback_entry
 
@@ -67,12 +69,20 @@ class Host:
             standby = False
         pool = StandbyPool(data_dir, run_root, settings.start_timeout) if standby else None
         self.rollouts = Rollouts(Environments(data_dir, store), run_root, settings, pool)
+        self.last_served = LastServed(data_dir / f"last-served-{self.deployment}.json")
         self._locations: dict[str, LocationState] = {}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         # a reconcile pass and a removal never interleave (no location comes back to life)
         self._reconcile_lock = threading.Lock()
         self._reconciler: threading.Thread | None = None
+        self.watchdog = Watchdog(
+            self.rollouts,
+            locations=lambda: list(self._locations.values()),
+            find_entry=self._recorded_entry,
+            gave_up=self._watchdog_gave_up,
+            lock=self._lock,
+        )
 
     # -- life ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,10 +91,12 @@ class Host:
             target=self._reconcile_loop, name="reconcile", daemon=True
         )
         self._reconciler.start()
+        self.watchdog.start()
 
     def stop(self) -> None:
         """Stop every location (in parallel: each lets its running executions finish)."""
         self._stopping.set()
+        self.watchdog.stop()
         with self._lock:
             names = list(self._locations)
         stoppers = [
@@ -194,29 +206,12 @@ class Host:
             for name in sorted(recorded):
                 record = self.store.read_record(self.deployment, name)
                 if record is not None and record.current is not None:
-                    self._forget_if_exited(name)
                     self._ensure(name, record.current, retry_failed=False)
             with self._lock:
                 gone = [n for n in self._locations if n not in recorded]
             for name in gone:
                 log_event("location.removed", location=name, reason="no record in the store")
                 self._drop(name, release_port=True)
-
-    def _forget_if_exited(self, name: str) -> None:
-        """A serving code server that died (crash, OOM kill) is started again by the rollout
-        that follows: the location counts as serving nothing until then."""
-        with self._lock:
-            state = self._locations.get(name)
-            serving = state.serving if state else None
-            if state is None or serving is None or serving.process.process.poll() is None:
-                return
-            state.serving = None
-        log_event(
-            "code_server.exited",
-            location=name,
-            version=serving.version,
-            returncode=serving.process.process.returncode,
-        )
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
@@ -262,13 +257,22 @@ class Host:
         ).start()
         return state, done
 
-    def _roll_out(self, state: LocationState, entry: VersionEntry, done: threading.Event) -> None:
+    def _roll_out(
+        self,
+        state: LocationState,
+        entry: VersionEntry,
+        done: threading.Event,
+        fallback: bool = False,
+    ) -> None:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
             with state.rollout_lock:
-                if state.target is not None and state.target.version != entry.version:
-                    raise HostError(f"superseded by version {state.target.version}")
+                if fallback and state.serving is not None:
+                    return  # something serves again (a newer version): no fallback needed
+                target = state.target
+                if not fallback and target is not None and target.version != entry.version:
+                    raise HostError(f"superseded by version {target.version}")
                 log_event(
                     "rollout.begin",
                     location=state.name,
@@ -282,6 +286,7 @@ class Host:
                 with self._lock:
                     old, state.serving = state.serving, new
                 self.rollouts.switch(state.name, state.endpoint, new, old, timings)
+                self.last_served.remember(state.name, entry.version)
                 timings["total"] = round(time.perf_counter() - started, 4)
                 log_event(
                     "rollout.serving",
@@ -301,6 +306,46 @@ class Host:
                 state.timings[entry.version] = timings
                 state.pending.pop(entry.version, None)
             done.set()
+        if not fallback:
+            self._fall_back_if_dark(state, entry)
+
+    def _watchdog_gave_up(
+        self, state: LocationState, entry: VersionEntry | None, error: LoadError
+    ) -> None:
+        if entry is not None:
+            self._fall_back_if_dark(state, entry)
+
+    def _recorded_entry(self, location: str, version: int) -> VersionEntry | None:
+        record = self.store.read_record(self.deployment, location)
+        return record.find(version) if record is not None else None
+
+    def _fall_back_if_dark(self, state: LocationState, entry: VersionEntry) -> None:
+        """`entry` failed and the location serves nothing: serve the last version that served
+        (see last_served.py), while `status` keeps reporting `entry`'s failure."""
+        with self._lock:
+            if state.serving is not None or entry.version not in state.failed:
+                return
+            failed = set(state.failed)
+        if self._stopping.is_set() or self._locations.get(state.name) is not state:
+            return
+        try:
+            record = self.store.read_record(self.deployment, state.name)
+        except FastDeployError as e:
+            log_event("fallback.error", location=state.name, error=str(e))
+            return
+        if record is None:
+            return
+        remembered = self.last_served.get(state.name)
+        for candidate in fallback_candidates(record, failed, remembered):
+            if state.serving is not None or self._stopping.is_set():
+                return
+            log_event(
+                "rollout.fallback",
+                location=state.name,
+                failed_version=entry.version,
+                version=candidate.version,
+            )
+            self._roll_out(state, candidate, threading.Event(), fallback=True)
 
     def _failed(
         self,
