@@ -110,11 +110,11 @@ def test_a_load_failure_reports_the_users_file_and_line(
     process.process.wait(60)
     assert process.process.returncode == 1
     error = failure.value.error
-    assert error["file"].endswith("example_project/definitions.py")
-    assert error["line"] == line
+    assert error.file.endswith("example_project/definitions.py")
+    assert error.line == line
     if error_type:
-        assert error["type"] == error_type
-    assert "definitions.py" in error["traceback"]
+        assert error.type == error_type
+    assert "definitions.py" in error.traceback
 
 
 def test_a_crash_while_loading_is_reported_with_the_end_of_the_servers_output(
@@ -129,8 +129,8 @@ def test_a_crash_while_loading_is_reported_with_the_end_of_the_servers_output(
     process.load(request)
     with pytest.raises(LoadFailed) as failure:
         process.wait_loaded(120)
-    assert "exited (3)" in failure.value.error["message"]
-    assert "about to crash" in failure.value.error["traceback"]
+    assert "exited (3)" in failure.value.error.message
+    assert "about to crash" in failure.value.error.traceback
 
 
 def test_a_load_that_takes_too_long_is_stopped_and_reported(
@@ -144,5 +144,5 @@ def test_a_load_that_takes_too_long_is_stopped_and_reported(
     process.load(request)
     with pytest.raises(LoadFailed) as failure:
         process.wait_loaded(2)
-    assert "did not load its definitions within 2 s" in failure.value.error["message"]
+    assert "did not load its definitions within 2 s" in failure.value.error.message
     assert process.process.poll() is not None  # killed, not left behind
