@@ -42,6 +42,7 @@ SETTINGS = {
     "exclude": "gitignore-style patterns left out of working_directory/root",
     "include": "files shipped even when git-ignored, e.g. ['.env'] (patterns, relative)",
     "build_sdists": "allow building dependencies from sdists (default true)",
+    "memory_limit": 'the most memory the location\'s code server may hold, e.g. "2GiB"',
 }
 # Keys hatch reads for every build target, allowed in [tool.hatch.build.targets.fastdeploy].
 HATCH_TARGET_KEYS = {
@@ -88,6 +89,7 @@ class ProjectConfig:
     exclude: list[str] = field(default_factory=list)
     include: list[str] = field(default_factory=list)
     build_sdists: bool = True
+    memory_limit: int | None = None  # bytes; the host's `serve --memory-limit` when None
     container_context: dict[str, Any] | None = None  # dagster_cloud.yaml's, kept in the manifest
     warnings: list[str] = field(default_factory=list)  # said at build time, never fatal
     # pyproject.toml's target when dagster_cloud.yaml's won over it: (its key, the target)
@@ -177,6 +179,7 @@ def load_project(
         extras=_str_list(settings, "extras"),
         requirements_files=[root / p for p in _str_list(settings, "requirements")],
         preload=_str_list(settings, "preload"),
+        memory_limit=_memory_limit(settings),
         host_group=_host_group(settings),
         out_dir=(root / settings["out_dir"]) if "out_dir" in settings else None,
         index_url=_optional_str(settings, "index_url"),
@@ -264,6 +267,14 @@ def _host_group(settings: dict[str, Any]) -> str | None:
             f"({SETTINGS['host_group']}), not {value!r}."
         )
     return value
+
+
+def _memory_limit(settings: dict[str, Any]) -> int | None:
+    if "memory_limit" not in settings:
+        return None
+    from dagster_fastdeploy.runtime.memory import parse_size
+
+    return parse_size(settings["memory_limit"], f"`{SECTION}.memory_limit`")
 
 
 def _python(settings: dict[str, Any]) -> str:

@@ -76,6 +76,7 @@ class Manifest:
     dagster_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     preload: list[str] = field(default_factory=list)
+    memory_limit: int | None = None  # bytes, from [tool.dagster-fastdeploy] memory_limit
     host_group: str | None = None  # only hosts of this group serve it (`serve --host-group`)
     container_context: dict[str, Any] | None = None  # dagster_cloud.yaml's, as it was written
     manifest_version: int = MANIFEST_VERSION

@@ -205,6 +205,7 @@ def build_project(
             source=source,
             dagster_version=deps.entry.get("dagster_version"),
             preload=config.preload,
+            memory_limit=config.memory_limit,
             host_group=config.host_group,
             container_context=config.container_context,
         )

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 @click.option("--no-standby", is_flag=True, help="Start every version cold.")
 @click.option("--reconcile-interval", default=3.0, show_default=True, help="Seconds.")
 @click.option("--load-timeout", default=300.0, show_default=True, help="Seconds per load.")
+@click.option(
+    "--memory-limit",
+    default=None,
+    metavar="SIZE",
+    help="Most memory one location's code server may hold, e.g. 2GiB (a project's own "
+    "memory_limit wins; default: half of this machine's memory).",
+)
 def serve(
     store_url: str | None,
     endpoint_url: str | None,
@@ -50,6 +57,7 @@ def serve(
     no_standby: bool,
     reconcile_interval: float,
     load_timeout: float,
+    memory_limit: str | None,
 ) -> None:
     """Serve every code location of a deployment, each on a stable gRPC endpoint."""
     from dagster_fastdeploy.runtime.serve import ServeOptions
@@ -68,6 +76,7 @@ def serve(
             standby=not no_standby,
             reconcile_interval=reconcile_interval,
             load_timeout=load_timeout,
+            memory_limit=memory_limit,
         )
     )
 

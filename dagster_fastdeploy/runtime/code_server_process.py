@@ -152,6 +152,7 @@ class CodeServerProcess:
         self.log_path = log_path
         self.request: LoadRequest | None = None
         self.report: dict[str, Any] | None = None
+        self.stopped_because: str | None = None  # set by the host before it kills the process
 
     @property
     def pid(self) -> int:
@@ -268,4 +269,6 @@ class CodeServerProcess:
         tail = ""
         if self.log_path.exists():
             tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+        if self.stopped_because:
+            return LoadError(self.stopped_because, type="MemoryLimitExceeded", traceback=tail)
         return LoadError(message, type="CodeServerError", traceback=tail)

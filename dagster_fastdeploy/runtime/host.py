@@ -97,6 +97,7 @@ class Host:
         """Stop every location (in parallel: each lets its running executions finish)."""
         self._stopping.set()
         self.watchdog.stop()
+        self.rollouts.memory.stop()
         with self._lock:
             names = list(self._locations)
         stoppers = [

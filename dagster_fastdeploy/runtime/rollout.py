@@ -30,6 +30,7 @@ from dagster_fastdeploy.runtime.code_server_process import (
 from dagster_fastdeploy.runtime.endpoint import Backend, StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environment, Environments
 from dagster_fastdeploy.runtime.log import log_event, timed_step
+from dagster_fastdeploy.runtime.memory import MemoryGuard, default_limit
 from dagster_fastdeploy.runtime.ports import free_port
 from dagster_fastdeploy.runtime.standby import StandbyPool
 from dagster_fastdeploy.store.records import VersionEntry
@@ -52,7 +53,8 @@ class ServingVersion:
 @dataclass
 class RolloutSettings:
     start_timeout: float = 120.0
-    load_timeout: float = 300.0
+    load_timeout: float = 300.0  # see docs/reliability.md: why five minutes
+    memory_limit: int | None = None  # bytes per location; None: memory.default_limit()
     drain_timeout: float = 60.0
     stop_grace: float = 30.0
 
@@ -69,6 +71,7 @@ class Rollouts:
         self.run_root = run_root
         self.settings = settings
         self.standby = standby
+        self.memory = MemoryGuard()
 
     def start_version(
         self, location: str, entry: VersionEntry, timings: dict[str, float]
@@ -88,6 +91,13 @@ class Rollouts:
         process = None
         try:
             process = self.code_server_for(env, run_dir, manifest, timings, location, entry.version)
+            limit = manifest.memory_limit or self.settings.memory_limit or default_limit()
+            watched = process
+
+            def exceeded(message: str) -> None:
+                watched.stopped_because = message
+
+            self.memory.watch(process.pid, limit, exceeded, location)
             process.load(self._load_request(location, manifest, env))
             with timed_step(timings, "load", location, entry.version):
                 report = process.wait_loaded(self.settings.load_timeout)

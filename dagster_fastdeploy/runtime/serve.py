@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dagster_fastdeploy.runtime.control_token import read_token
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
+from dagster_fastdeploy.runtime.memory import parse_size
 from dagster_fastdeploy.runtime.ports import parse_port_range
 from dagster_fastdeploy.runtime.rollout import RolloutSettings
 
@@ -26,6 +27,7 @@ class ServeOptions:
     standby: bool
     reconcile_interval: float
     load_timeout: float
+    memory_limit: str | None = None
     endpoint_url: str | None = None  # an S3-compatible server (default: $AWS_ENDPOINT_URL)
 
 
@@ -46,7 +48,12 @@ def serve(options: ServeOptions) -> None:
         options.data_dir,
         bind_host=options.host,
         location_ports=port_range,
-        settings=RolloutSettings(load_timeout=options.load_timeout),
+        settings=RolloutSettings(
+            load_timeout=options.load_timeout,
+            memory_limit=parse_size(options.memory_limit, "--memory-limit")
+            if options.memory_limit
+            else None,
+        ),
         reconcile_interval=options.reconcile_interval,
         control_port=options.port,
         standby=options.standby,

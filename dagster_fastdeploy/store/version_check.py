@@ -65,4 +65,7 @@ def checked_manifest(entry: VersionEntry, where: str) -> Manifest:
         raise refuse(f"its working directory {str(working_directory)!r} leaves the project")
     if not all(isinstance(m, str) and _MODULE.fullmatch(m) for m in manifest.preload or []):
         raise refuse("its preload list holds something other than module names")
+    limit = manifest.memory_limit
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0):
+        raise refuse(f"its memory limit {limit!r} is not a number of bytes")
     return manifest
