@@ -5,7 +5,8 @@ runs (dagster-webserver and dagster-daemon, see dev_dagster.py) on the host's st
 and deploys every saved change, printing one line per deploy with its timing and the
 definitions added or removed. A version that fails is reported with the user's file and line;
 the UI shows it on the location when nothing else serves there. Ctrl-C (or SIGTERM/SIGHUP)
-stops everything it started, with nothing left running.
+stops everything it started, with nothing left running. At a dagster_cloud.yaml of several
+locations it serves them all, and deploys a save to the locations whose files it touched.
 
 Builds go under `<data-dir>/builds/<location>/` (never into the project), and only the files
 of the newest build are kept there: the store holds every version's blobs.
@@ -19,12 +20,15 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dagster_fastdeploy.actions.dev_processes import child_process, wait_for
 from dagster_fastdeploy.actions.dev_report import definition_names, describe_changes
 from dagster_fastdeploy.errors import FastDeployError
 from dagster_fastdeploy.host_api import DEFINITION_KINDS, LocationStatus, VersionState
+
+if TYPE_CHECKING:
+    from dagster_fastdeploy.config import ProjectConfig
 
 # Files whose change is not a change of the project (our own outputs, caches, editors' scratch).
 IGNORED_DIRS = {
@@ -81,7 +85,7 @@ class ProjectWatch:
         import queue
         import threading
 
-        self._batches: queue.Queue[bool] = queue.Queue()
+        self._batches: queue.Queue[set[Path] | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, args=(project_dir,), name="watch", daemon=True
@@ -91,7 +95,7 @@ class ProjectWatch:
     def _watch(self, project_dir: Path) -> None:
         import watchfiles
 
-        for _ in watchfiles.watch(
+        for changes in watchfiles.watch(
             project_dir,
             watch_filter=lambda _change, path: is_project_change(path),
             debounce=50,
@@ -99,39 +103,50 @@ class ProjectWatch:
             stop_event=self._stop,
             raise_interrupt=False,
         ):
-            self._batches.put(True)
-        self._batches.put(False)
+            self._batches.put({Path(path) for _change, path in changes})
+        self._batches.put(None)
 
-    def next_batch(self) -> bool:
-        """Block until something changed (True), or the watch ended (False)."""
+    def next_batch(self) -> set[Path] | None:
+        """Block until something changed (the paths saved since the last call), or the watch
+        ended (None)."""
         import queue
 
         while True:
             try:  # (a timeout keeps Ctrl-C and SIGTERM responsive)
-                more = self._batches.get(timeout=0.5)
+                batch = self._batches.get(timeout=0.5)
                 break
             except queue.Empty:
                 continue
-        while more:
+        while batch is not None:
             try:
                 more = self._batches.get_nowait()
             except queue.Empty:
                 break
-        return more
+            batch = None if more is None else batch | more
+        return batch
 
     def stop(self) -> None:
         self._stop.set()
 
 
 class DevLoop:
-    def __init__(self, options: DevOptions, echo: Callable[[str], None]):
+    """One code location in a dev session (a dagster_cloud.yaml of several has one each; the
+    first one's `run` owns the host, the watch and the UI for all of them)."""
+
+    def __init__(
+        self,
+        options: DevOptions,
+        echo: Callable[[str], None],
+        project: ProjectConfig | None = None,
+    ):
         from dagster_fastdeploy.config import load_project
         from dagster_fastdeploy.store import open_store
 
         self.options = options
         self.echo = echo
-        self.project = load_project(options.project_dir)
+        self.project = project or load_project(options.project_dir)
         self.location = self.project.location_name
+        self.sources = _source_dirs(self.project)
         self.store = open_store(options.store_url, endpoint_url=options.endpoint_url)
         self.server = f"127.0.0.1:{options.host_port}"
         self.known: dict[str, set[str]] = {k: set() for k in DEFINITION_KINDS}
@@ -177,12 +192,13 @@ class DevLoop:
         start = time.perf_counter()
         try:
             result = deploy_project(
-                self.options.project_dir,
+                self.project.root,
                 self.store,
                 deployment=self.options.deployment,
                 location=self.location,
                 server=self.server,
                 out_dir=self.builds,
+                config=self.project,
             )
         except FastDeployError as e:
             self.echo(f"✗ {self.location}: {e}")
@@ -232,16 +248,25 @@ class DevLoop:
         data = json.loads(manifest.read_text())
         return {str(data.get(kind, {}).get("name")) for kind in ("deps", "source")}
 
-    def changes(self) -> Iterator[None]:
-        """One item per batch of saved changes (several saves while a deploy runs are one
+    def changes(self) -> Iterator[set[Path]]:
+        """The paths of each batch of saved changes (several saves while a deploy runs are one
         batch). The watch starts at the first call and lasts for the whole loop, so a save made
         while dev is still starting is not missed."""
         if self._watch is None:
             self._watch = ProjectWatch(self.options.project_dir)
         while True:
-            if not self._watch.next_batch():
+            batch = self._watch.next_batch()
+            if not batch:
                 return
-            yield None
+            yield batch
+
+    def touched_by(self, paths: set[Path]) -> bool:
+        """Whether a saved path is this location's: in its project or a local path dependency,
+        or the dagster_cloud.yaml that lists it."""
+        return any(
+            path.name == "dagster_cloud.yaml" or any(d in path.parents for d in self.sources)
+            for path in paths
+        )
 
     def write_workspace(self, endpoints: dict[str, str]) -> Path:
         """A workspace.yaml with one grpc_server entry per location's stable endpoint."""
@@ -268,9 +293,12 @@ class DevLoop:
                 return entry.endpoint
         raise KeyboardInterrupt  # the watch ended: dev was told to stop
 
-    def run(self) -> None:
+    def run(self, others: list[DevLoop] | None = None) -> None:
+        """Run the session: host, first deploys, UI, then deploy on save, each saved change to
+        the locations it touches (`others`: the session's other locations)."""
         from dagster_fastdeploy.actions.dev_dagster import dagster_home, dagster_services
 
+        loops = [self, *(others or [])]
         o = self.options
         logs = o.data_dir / "dev-logs"
         logs.mkdir(exist_ok=True)
@@ -279,9 +307,12 @@ class DevLoop:
             wait_for(self.host_healthy, 60, f"the warm host on {self.server}", host, host_log)
             self.echo(f"warm host on {self.server} (store {o.store_url}, log {host_log})")
             self._watch = ProjectWatch(o.project_dir)
-            endpoint = self.first_endpoint()
-            self.echo(f"{self.location}: Dagster gRPC endpoint {endpoint}")
-            workspace = self.write_workspace({self.location: endpoint})
+            endpoints = {}
+            for loop in loops:
+                loop._watch = self._watch
+                endpoints[loop.location] = endpoint = loop.first_endpoint()
+                self.echo(f"{loop.location}: Dagster gRPC endpoint {endpoint}")
+            workspace = self.write_workspace(endpoints)
             if o.ui:
                 home = dagster_home(o.dagster_home, o.data_dir)
                 services = dagster_services(workspace, home, o.ui_port, logs, self.echo)
@@ -289,8 +320,21 @@ class DevLoop:
                 services = _nothing()
             with services:
                 self.echo(f"watching {o.project_dir} for changes (Ctrl-C stops everything)")
-                for _ in self.changes():
-                    self.deploy()
+                for changed in self.changes():
+                    for loop in loops:
+                        if len(loops) == 1 or loop.touched_by(changed):
+                            loop.deploy()
+
+
+def _source_dirs(project: ProjectConfig) -> list[Path]:
+    """The directories whose files make a location: its project and its local path deps."""
+    from dagster_fastdeploy.builder.requirements import collect
+
+    try:
+        local = collect(project, Path(sys.executable)).local_projects
+    except FastDeployError:
+        local = []  # the deploy will say what is wrong
+    return [project.root, *local]
 
 
 def _nothing() -> Any:
@@ -304,9 +348,14 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def run_dev(options: DevOptions, echo: Callable[[str], None]) -> None:
-    loop = DevLoop(options, echo)
+    from dagster_fastdeploy.config_locations import load_locations
+
+    # every location of the directory's dagster_cloud.yaml (or its one project), checked first
+    loop, *others = [
+        DevLoop(options, echo, project) for project in load_locations(options.project_dir)
+    ]
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     with suppress(KeyboardInterrupt):
-        loop.run()
+        loop.run(others)
     echo("stopped: host, code servers, webserver and daemon")
