@@ -244,6 +244,7 @@ class HealthAnswer:
     locations: int = 0
     # the host forwards Dagster's API as bytes: it never imports dagster or user code
     dagster_imported: bool = False
+    serves: str = "every location"  # its --locations / --host-group (runtime/selection.py)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HealthAnswer:

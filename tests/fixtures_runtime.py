@@ -95,6 +95,7 @@ def publish(
     target: dict[str, Any],
     dagster_version: str | None = None,
     python: str = PYTHON,
+    host_group: str | None = None,
 ) -> Any:
     """Put both PEX files into the store and record them as the location's next version."""
     from dagster_fastdeploy.manifest import Artifact, CodeTarget, Manifest
@@ -116,6 +117,7 @@ def publish(
         deps=artifacts["deps"],
         source=artifacts["source"],
         dagster_version=dagster_version,
+        host_group=host_group,
     )
     record = store.append_version(
         deployment,
@@ -285,6 +287,7 @@ class ProjectCopy:
         return publish(
             store, deployment, location, result.deps_path, result.source_path,
             target=vars(manifest.target), dagster_version=manifest.dagster_version,
+            host_group=manifest.host_group,
         )  # fmt: skip
 
     def add_asset(self, name: str) -> None:

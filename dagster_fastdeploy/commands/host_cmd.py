@@ -13,11 +13,13 @@ from dagster_fastdeploy.commands.options import (
     json_option,
     server_option,
     store_options,
+    tls_ca_option,
     token_file_option,
 )
 from dagster_fastdeploy.host_api import DEFAULT_CONTROL_PORT
 
 if TYPE_CHECKING:
+    from dagster_fastdeploy.actions.fleet import FleetStatus
     from dagster_fastdeploy.host_api import LocationStatus
 
 
@@ -36,7 +38,12 @@ if TYPE_CHECKING:
 @click.option("--location-ports", default="4300-4399", show_default=True)
 @token_file_option("File holding the bearer token the control API requires")
 @click.option("--no-standby", is_flag=True, help="Start every version cold.")
-@click.option("--reconcile-interval", default=3.0, show_default=True, help="Seconds.")
+@click.option(
+    "--reconcile-interval",
+    default=1.0,
+    show_default=True,
+    help="Seconds between two looks at the store's change marker (one small request).",
+)
 @click.option("--load-timeout", default=300.0, show_default=True, help="Seconds per load.")
 @click.option(
     "--memory-limit",
@@ -44,6 +51,24 @@ if TYPE_CHECKING:
     metavar="SIZE",
     help="Most memory one location's code server may hold, e.g. 2GiB (a project's own "
     "memory_limit wins; default: half of this machine's memory).",
+)
+@click.option("--locations", help="Serve only these locations (a,b); default: all of them.")
+@click.option("--host-group", help='Serve only locations whose config says host_group = "NAME".')
+@click.option(
+    "--host-id",
+    help="This host's name in the store's registry (default: hostname-port). A replacement "
+    "with the same id keeps its predecessor's endpoint ports.",
+)
+@click.option(
+    "--advertise-host", help="The name other machines reach this host by (endpoints, registry)."
+)
+@click.option("--health-port", type=int, help="Plain-HTTP /healthz and /readyz for probes.")
+@click.option("--tls-cert", type=click.Path(path_type=Path), help="PEM certificate (control API).")
+@click.option("--tls-key", type=click.Path(path_type=Path), help="PEM private key (control API).")
+@click.option(
+    "--insecure-behind-mesh",
+    is_flag=True,
+    help="Allow a token over plain gRPC off loopback: a service mesh (mTLS) encrypts.",
 )
 def serve(
     store_url: str | None,
@@ -58,8 +83,16 @@ def serve(
     reconcile_interval: float,
     load_timeout: float,
     memory_limit: str | None,
+    locations: str | None,
+    host_group: str | None,
+    host_id: str | None,
+    advertise_host: str | None,
+    health_port: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_behind_mesh: bool,
 ) -> None:
-    """Serve every code location of a deployment, each on a stable gRPC endpoint."""
+    """Serve the code locations of a deployment, each on a stable gRPC endpoint."""
     from dagster_fastdeploy.runtime.serve import ServeOptions
     from dagster_fastdeploy.runtime.serve import serve as run
 
@@ -77,20 +110,57 @@ def serve(
             reconcile_interval=reconcile_interval,
             load_timeout=load_timeout,
             memory_limit=memory_limit,
+            locations=locations,
+            host_group=host_group,
+            host_id=host_id,
+            advertise_host=advertise_host,
+            health_port=health_port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            insecure_behind_mesh=insecure_behind_mesh,
         )
     )
+
+
+def ask_the_store(store_url: str, endpoint_url: str | None, deployment: str) -> FleetStatus:
+    from dagster_fastdeploy.actions.fleet import fleet_status
+    from dagster_fastdeploy.store import open_store
+
+    return fleet_status(open_store(store_url, endpoint_url=endpoint_url), deployment)
 
 
 @click.command()
 @server_option()
 @token_file_option()
+@tls_ca_option
+@click.option(
+    "--store",
+    "store_url",
+    help="Ask the store (the hosts' heartbeats) which hosts serve what, instead of one host.",
+)
+@click.option("--endpoint-url", help="S3-compatible endpoint, with --store.")
+@deployment_option()
 @json_option
-def status(server: str, token_file: Path | None, as_json: bool) -> None:
+def status(
+    server: str,
+    token_file: Path | None,
+    tls_ca: Path | None,
+    store_url: str | None,
+    endpoint_url: str | None,
+    deployment: str,
+    as_json: bool,
+) -> None:
     """What each location serves: version, state, endpoint, definitions, errors."""
     from dagster_fastdeploy.runtime.control_client import ControlClient
     from dagster_fastdeploy.runtime.control_token import read_token
 
-    with ControlClient(server, token=read_token(token_file)) as client:
+    if store_url is not None:
+        from dagster_fastdeploy.actions.fleet import format_fleet
+
+        fleet = ask_the_store(store_url, endpoint_url, deployment)
+        click.echo(json.dumps(fleet.to_json(), indent=2) if as_json else format_fleet(fleet))
+        return
+    with ControlClient(server, token=read_token(token_file), ca_file=tls_ca) as client:
         answer = client.status()
     if as_json:
         data = answer.to_json()
@@ -138,17 +208,39 @@ def format_status(locations: list[LocationStatus]) -> str:
 @click.command()
 @server_option()
 @token_file_option()
+@tls_ca_option
+@click.option(
+    "--store",
+    "store_url",
+    help="Every alive host's locations, from the store's registry (a multi-host workspace).",
+)
+@click.option("--endpoint-url", help="S3-compatible endpoint, with --store.")
+@deployment_option()
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout."
 )
-def workspace(server: str, token_file: Path | None, output: Path | None) -> None:
-    """A workspace.yaml with a grpc_server entry per location, for `dagster dev -w`."""
+def workspace(
+    server: str,
+    token_file: Path | None,
+    tls_ca: Path | None,
+    store_url: str | None,
+    endpoint_url: str | None,
+    deployment: str,
+    output: Path | None,
+) -> None:
+    """A workspace.yaml with a grpc_server entry per location, for `dagster dev -w`, or for the
+    Dagster webserver and daemon of a multi-host setup (--store)."""
     from dagster_fastdeploy.actions.workspace import workspace_yaml
     from dagster_fastdeploy.runtime.control_client import ControlClient
     from dagster_fastdeploy.runtime.control_token import read_token
 
-    with ControlClient(server, token=read_token(token_file)) as client:
-        locations = client.status().locations
+    if store_url is not None:
+        from dagster_fastdeploy.actions.fleet import workspace_entries
+
+        locations = workspace_entries(ask_the_store(store_url, endpoint_url, deployment))
+    else:
+        with ControlClient(server, token=read_token(token_file), ca_file=tls_ca) as client:
+            locations = client.status().locations
     text = workspace_yaml(locations)
     if output is None:
         click.echo(text, nl=False)

@@ -71,3 +71,12 @@ def deployment_option(default: str = "prod") -> Decorator:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+tls_ca_option = click.option(
+    "--tls-ca",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM of the CA that signed the host's TLS certificate "
+    "(default: $DAGSTER_FASTDEPLOY_TLS_CA; none: plain gRPC).",
+)

@@ -8,6 +8,7 @@ token, when the host asks for one, goes in the `authorization` metadata.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import HostError
@@ -29,10 +30,13 @@ SERVICE = "dagster_fastdeploy.Control"
 
 
 def normalize_address(address: str) -> str:
-    """`host:port` from `host:port`, `grpc://host:port` or a bare port."""
-    for prefix in ("grpc://", "http://"):
+    """`host:port` from `host:port`, `grpc://host:port` or a bare port (`grpcs://` kept: TLS)."""
+    tls = address.startswith("grpcs://")
+    for prefix in ("grpcs://", "grpc://", "http://"):
         if address.startswith(prefix):
             address = address[len(prefix) :]
+    if tls:
+        return f"grpcs://{normalize_address(address)}"
     address = address.rstrip("/")
     if address.isdigit():
         return f"127.0.0.1:{address}"
@@ -45,13 +49,20 @@ class ControlClient:
     """Talks to one warm host. Every method raises HostError when the host is unreachable or
     refuses the call; the message says what to do next."""
 
-    def __init__(self, address: str = DEFAULT_CONTROL_ADDRESS, token: str | None = None):
+    def __init__(
+        self,
+        address: str = DEFAULT_CONTROL_ADDRESS,
+        token: str | None = None,
+        ca_file: Path | None = None,
+    ):
         import grpc  # imported here: only commands that talk to a host pay for it
+
+        from dagster_fastdeploy.runtime.tls import channel
 
         self._grpc = grpc
         self.address = normalize_address(address)
         self._token = token if token is not None else read_token(None)
-        self._channel = grpc.insecure_channel(self.address)
+        self._channel = channel(self.address, ca_file)
 
     def close(self) -> None:
         self._channel.close()

@@ -2,8 +2,9 @@
 
 Methods Deploy, Status, Rollback, Remove and Health each take one JSON object and return one.
 With a token, every call must carry `authorization: Bearer <token>` or is refused
-(UNAUTHENTICATED). A user error (unknown location, wrong version) is FAILED_PRECONDITION with
-the message that says what to do next.
+(UNAUTHENTICATED). With a certificate (runtime/tls.py) it listens with TLS only. A user error
+(unknown location, wrong version) is FAILED_PRECONDITION with the message that says what to do
+next.
 """
 
 from __future__ import annotations
@@ -23,38 +24,21 @@ from dagster_fastdeploy.host_api import (
     RollbackRequest,
 )
 from dagster_fastdeploy.runtime.control_client import SERVICE
-from dagster_fastdeploy.runtime.control_token import TOKEN_ENV
 from dagster_fastdeploy.runtime.host import Host
+from dagster_fastdeploy.runtime.tls import ServerTLS, is_loopback, refuse_open_bind
 
-
-def is_loopback(host: str) -> bool:
-    """Whether every address `host` resolves to is this machine's loopback: a name such as
-    `127.evil.example` is resolved, not judged by its prefix; one that does not resolve is not
-    loopback."""
-    import ipaddress
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return False
-    addresses = {str(info[4][0]) for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses
-    )
-
-
-def refuse_open_bind(bind_host: str, token: str | None) -> None:
-    """Beyond loopback, the control API needs a token: refuse to listen there without one."""
-    if token is None and not is_loopback(bind_host):
-        raise HostError(
-            f"the host would listen on {bind_host}, beyond this machine, without a token: "
-            f"set {TOKEN_ENV} or pass --token-file"
-        )
+__all__ = ["ControlServer", "is_loopback", "refuse_open_bind"]
 
 
 class ControlServer:
-    def __init__(self, host: Host, bind_host: str, port: int, token: str | None):
+    def __init__(
+        self,
+        host: Host,
+        bind_host: str,
+        port: int,
+        token: str | None,
+        tls: ServerTLS | None = None,
+    ):
         refuse_open_bind(bind_host, token)
         self.host = host
         self._token = token
@@ -73,7 +57,11 @@ class ControlServer:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, handlers),)
         )
-        self.port = self._server.add_insecure_port(f"{bind_host}:{port}")
+        address = f"{bind_host}:{port}"
+        if tls is not None:
+            self.port = self._server.add_secure_port(address, tls.credentials())
+        else:
+            self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise HostError(
                 f"cannot listen on {bind_host}:{port}: is another host running? pick --port"

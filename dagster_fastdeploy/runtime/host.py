@@ -33,10 +33,12 @@ from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 from dagster_fastdeploy.runtime.ports import LocationPorts
 from dagster_fastdeploy.runtime.rollout import LoadFailed, Rollouts, RolloutSettings
+from dagster_fastdeploy.runtime.selection import LocationSelection
 from dagster_fastdeploy.runtime.standby import StandbyPool, standby_supported
 from dagster_fastdeploy.runtime.watchdog import Watchdog
 from dagster_fastdeploy.store.base import Store
 from dagster_fastdeploy.store.records import VersionEntry, check_name, rollback_entry
+from dagster_fastdeploy.store.watch import RecordWatch
 
 
 class Host:
@@ -51,12 +53,22 @@ class Host:
         reconcile_interval: float = 3.0,
         control_port: int = DEFAULT_CONTROL_PORT,
         standby: bool = True,
+        selection: LocationSelection | None = None,
+        advertise_host: str | None = None,
+        resync_interval: float = 60.0,
     ):
         self.store = store
         self.deployment = check_name("deployment", deployment)
         self.data_dir = data_dir
         self.bind_host = bind_host
+        self.advertise_host = advertise_host
         self.reconcile_interval = reconcile_interval
+        self.selection = selection or LocationSelection()
+        # the deployment's records, kept fresh by watching its change marker (store/watch.py)
+        self.watch = RecordWatch(
+            store, self.deployment, resync_interval, only=self.selection.locations
+        )
+        self.last_reconcile: float | None = None  # time.monotonic() of the last full pass
         data_dir.mkdir(parents=True, exist_ok=True)
         run_root = claim_run_dir(data_dir / "run")
         # Environments are shared by every host on this data dir; ports belong to one host
@@ -129,6 +141,7 @@ class Host:
                 f"{self.store.url}: deploy it to this store first"
             )
         entry = record.current
+        self.selection.check(location, entry)
         wanted = version
         if wanted is None and pex_tag is not None:
             matches = [e for e in record.history if e.pex_tag == pex_tag]
@@ -152,6 +165,7 @@ class Host:
         old = record.find(version) if record else None
         if record is None or old is None:
             raise HostError(f"location {location!r} has no recorded version {version}")
+        self.selection.check(location, record.current)
         current = record.current
         if current is None or current.rollback_of != version:
             from dagster_fastdeploy.actions.provenance import deployed_by
@@ -169,6 +183,7 @@ class Host:
         check_name("location", location)
         with self._reconcile_lock:
             self.store.remove_location(self.deployment, location)
+            self.watch.forget(location)
             found = self._drop(location, release_port=True)
         return RemoveAnswer(location=location, removed=found)
 
@@ -195,24 +210,36 @@ class Host:
             pid=os.getpid(),
             version=__version__,
             locations=len(self._locations),
+            serves=self.selection.describe(),
             dagster_imported="dagster" in sys.modules,
         )
 
     # -- reconcile -------------------------------------------------------------------------
     def reconcile_once(self) -> None:
-        """Make every location serve its recorded current version; drop locations whose
-        record is gone. Versions that failed here are not retried until a new one is recorded."""
+        """Make every location this host serves serve its recorded current version; drop the
+        ones whose record is gone (or that this host no longer serves). Versions that failed
+        here are not retried until a new one is recorded. The store is read only when its
+        change marker moved (one conditional read otherwise: store/watch.py)."""
         with self._reconcile_lock:
-            recorded = set(self.store.list_locations(self.deployment))
-            for name in sorted(recorded):
-                record = self.store.read_record(self.deployment, name)
-                if record is not None and record.current is not None:
-                    self._ensure(name, record.current, retry_failed=False)
+            self.watch.poll()
+            wanted = {
+                name: record.current
+                for name, record in self.watch.records.items()
+                if record.current is not None and self.selection.serves(name, record.current)
+            }
+            for name in sorted(wanted):
+                self._ensure(name, wanted[name], retry_failed=False)
             with self._lock:
-                gone = [n for n in self._locations if n not in recorded]
+                gone = [n for n in self._locations if n not in wanted]
             for name in gone:
-                log_event("location.removed", location=name, reason="no record in the store")
+                reason = (
+                    "no record in the store"
+                    if name not in self.watch.records
+                    else f"not served by this host ({self.selection.describe()})"
+                )
+                log_event("location.removed", location=name, reason=reason)
                 self._drop(name, release_port=True)
+            self.last_reconcile = time.monotonic()
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
@@ -392,7 +419,7 @@ class Host:
         return True
 
     def _endpoint(self, port: int) -> str:
-        host = self.bind_host
+        host = self.advertise_host or self.bind_host
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
         return f"{host}:{port}"

@@ -67,6 +67,23 @@ class LocationPorts:
             f"no free port left in {low}-{high} for location {location!r}: widen --location-ports"
         )
 
+    def seed(self, ports: dict[str, int]) -> None:
+        """Take over ports a predecessor used (from its heartbeat in the store) for locations
+        this data dir has none for yet, where they are in the range and free."""
+        with self._lock:
+            low, high = self.port_range
+            taken = set(self._ports.values())
+            added = False
+            for location, port in sorted(ports.items()):
+                if location in self._ports or port in taken or not low <= port <= high:
+                    continue
+                if port_is_free(self.host, port):
+                    self._ports[location] = port
+                    taken.add(port)
+                    added = True
+            if added:
+                self._save()
+
     def release(self, location: str) -> None:
         with self._lock:
             if self._ports.pop(location, None) is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +30,34 @@ class ServeOptions:
     load_timeout: float
     memory_limit: str | None = None
     endpoint_url: str | None = None  # an S3-compatible server (default: $AWS_ENDPOINT_URL)
+    locations: str | None = None
+    host_group: str | None = None
+    host_id: str | None = None
+    advertise_host: str | None = None
+    health_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_behind_mesh: bool = False
+    resync_interval: float = 60.0
+    heartbeat_interval: float = 10.0
 
 
 def serve(options: ServeOptions) -> None:
-    from dagster_fastdeploy.runtime.control_server import ControlServer, refuse_open_bind
+    from dagster_fastdeploy.runtime.control_server import ControlServer
+    from dagster_fastdeploy.runtime.health_http import HealthServer
+    from dagster_fastdeploy.runtime.heartbeat import Heartbeat, previous_ports
     from dagster_fastdeploy.runtime.host import Host
+    from dagster_fastdeploy.runtime.host_health import liveness, readiness, served_locations
+    from dagster_fastdeploy.runtime.selection import LocationSelection
+    from dagster_fastdeploy.runtime.tls import check_bind, server_tls
     from dagster_fastdeploy.store import open_store
+    from dagster_fastdeploy.store.records import check_name
 
     token = read_token(options.token_file)
-    refuse_open_bind(options.host, token)  # before anything is started
+    tls = server_tls(options.tls_cert, options.tls_key)
+    check_bind(options.host, token, tls, options.insecure_behind_mesh)  # before anything starts
+    selection = LocationSelection.parse(options.locations, options.host_group)
+    host_id = check_name("host id", options.host_id or f"{socket.gethostname()}-{options.port}")
     port_range = parse_port_range(options.location_ports)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(str(options.data_dir / "host.log"))
@@ -57,8 +77,34 @@ def serve(options: ServeOptions) -> None:
         reconcile_interval=options.reconcile_interval,
         control_port=options.port,
         standby=options.standby,
+        selection=selection,
+        advertise_host=options.advertise_host,
+        resync_interval=options.resync_interval,
     )
-    control = ControlServer(host, options.host, options.port, token)
+    # a replacement host (same id) serves each location on the port its predecessor used
+    host.ports.seed(previous_ports(store, options.deployment, host_id))
+    control = ControlServer(host, options.host, options.port, token, tls=tls)
+    advertised = options.advertise_host or options.host
+    if advertised in ("0.0.0.0", "::", ""):
+        advertised = socket.gethostname()
+    heartbeat = Heartbeat(
+        store,
+        options.deployment,
+        host_id,
+        control=f"{advertised}:{control.port}",
+        tls=tls is not None,
+        selection=selection.to_dict(),
+        locations=lambda: served_locations(host),
+        interval=options.heartbeat_interval,
+    )
+    health = None
+    if options.health_port is not None:
+        health = HealthServer(
+            options.host,
+            options.health_port,
+            live=lambda: liveness(host),
+            ready=lambda: readiness(host),
+        )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -70,14 +116,22 @@ def serve(options: ServeOptions) -> None:
         data_dir=str(options.data_dir),
         pid=os.getpid(),
         token=token is not None,
+        tls=tls is not None,
         standby=options.standby,
+        host_id=host_id,
+        serves=selection.describe(),
+        health_port=health.port if health else None,
     )
     host.start()
+    heartbeat.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
         log_event("host.stopping")
+        heartbeat.stop()
+        if health is not None:
+            health.stop()
         control.stop()
         host.stop()
         log_event("host.stopped")

@@ -62,8 +62,16 @@ class RecordWatch:
     one listing, then a read of each record whose tag moved. Returns the records that are new or
     changed since the last poll and the locations whose record is gone."""
 
-    def __init__(self, store: Store, deployment: str, resync_interval: float = 60.0):
+    def __init__(
+        self,
+        store: Store,
+        deployment: str,
+        resync_interval: float = 60.0,
+        only: frozenset[str] | None = None,
+    ):
+        """`only`: read only these locations' records (a host started with --locations)."""
         self.store = store
+        self.only = only
         self.deployment = deployment
         self.resync_interval = resync_interval
         self.records: dict[str, DeploymentRecord] = {}
@@ -82,9 +90,16 @@ class RecordWatch:
             return {}, []
         return self._relist()
 
+    def forget(self, location: str) -> None:
+        """This process removed the location's record itself: drop it without waiting."""
+        self.records.pop(location, None)
+        self._record_tags.pop(location, None)
+
     def _relist(self) -> tuple[dict[str, DeploymentRecord], list[str]]:
         self._listed_at = time.monotonic()
         tags = self.store.record_tags(self.deployment)
+        if self.only is not None:
+            tags = {name: tag for name, tag in tags.items() if name in self.only}
         changed: dict[str, DeploymentRecord] = {}
         for name, tag in sorted(tags.items()):
             if self._record_tags.get(name) == tag:
