@@ -7,11 +7,11 @@ This module is the contract between build/, store/ and runtime/: keep it small a
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dagster_fastdeploy.local_files import write_atomically
 
 MANIFEST_VERSION = 1
 
@@ -100,9 +100,7 @@ class Manifest:
         return cls(**data)
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_atomically(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> Manifest:

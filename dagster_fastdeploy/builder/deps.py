@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from dagster_fastdeploy.builder.cache import atomic_directory, cache_root, place_file
+from dagster_fastdeploy.builder.cache import cache_root, place_file
 from dagster_fastdeploy.builder.lock import LockedDeps, find_lock_file, lock
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
 from dagster_fastdeploy.config import ProjectConfig
 from dagster_fastdeploy.errors import BuildError
+from dagster_fastdeploy.local_files import atomic_directory, file_sha256, write_atomically
 from dagster_fastdeploy.manifest import Artifact
 
 DEPS_HASH_VERSION = 1
@@ -92,9 +93,7 @@ def cached_entry(deps_hash: str) -> tuple[dict[str, Any], Path] | None:
 def _remember(deps_hash: str, entry: dict[str, Any]) -> None:
     pointer = _by_input(deps_hash)
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pointer.with_name(f".{pointer.name}.{id(entry)}.tmp")
-    tmp.write_text(json.dumps(entry, indent=2, sort_keys=True))
-    tmp.replace(pointer)
+    write_atomically(pointer, json.dumps(entry, indent=2, sort_keys=True))
 
 
 def prepare_deps(
@@ -205,7 +204,7 @@ def _build_entry(
         # Each wheel's entries, kept for the next lock that differs by a few pins.
         remember_wheels(staging, locked.pins, target, PEX_FLAGS_VERSION)
         seconds["deps_pex_keep_wheels"] = time.perf_counter() - started
-    sha256 = _sha256_file(staging)
+    sha256 = file_sha256(staging)
     artifact = Artifact(Artifact.name_for("deps", sha256), sha256, staging.stat().st_size)
     staging.rename(work / artifact.name)
     (work / "requirements.lock.txt").write_text(locked.lock_text)
@@ -218,11 +217,3 @@ def _build_entry(
     }
     (work / "entry.json").write_text(json.dumps(entry, indent=2, sort_keys=True))
     return seconds
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

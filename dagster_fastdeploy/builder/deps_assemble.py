@@ -42,6 +42,7 @@ from dagster_fastdeploy.builder.zip_blocks import (
     split_blocks,
     write_zip,
 )
+from dagster_fastdeploy.local_files import write_atomically
 
 FORMAT = 1
 REWRITTEN = ("PEX-INFO", "__main__.py", "__pex__/__init__.py")
@@ -99,9 +100,7 @@ def remember_wheels(
         requirements = [r for r in pex_info["requirements"] if _requirement_project(r) == pin.name]
         document = {"requirements": requirements, "wheels": wheels}
         path = _root() / "pins" / f"{_pin_key(pin, target, flags_version)}.json"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(document, sort_keys=True))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(document, sort_keys=True))
 
 
 def _block_path(wheel: str, fingerprint: str) -> Path:

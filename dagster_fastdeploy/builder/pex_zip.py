@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster_fastdeploy.builder.cache import atomic_directory, cache_root
+from dagster_fastdeploy.builder.cache import cache_root
 from dagster_fastdeploy.builder.zip_blocks import FIXED_DATE, EntryBlock, append_block, file_info
 from dagster_fastdeploy.errors import BuildError
+from dagster_fastdeploy.local_files import atomic_directory, temp_file
 
 BOOTSTRAP_DIR = ".bootstrap/"
 _ENTRY_POINT_FILES = ("__main__.py", "__pex__/__init__.py")
@@ -156,8 +157,7 @@ def write_pex(output: Path, files: list[SourceFile], bootstrap: PexBootstrap) ->
         data = text.replace(old_hash, new_hash).encode("utf-8")
         entries[name] = SourceFile(name, data, executable=name == "__main__.py")
 
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
+    with temp_file(output) as tmp:
         with open(tmp, "wb") as fp:
             fp.write(bootstrap.shebang)
             with zipfile.ZipFile(fp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -174,9 +174,6 @@ def write_pex(output: Path, files: list[SourceFile], bootstrap: PexBootstrap) ->
                     _append_raw(zf, fp, bootstrap)
         os.chmod(tmp, 0o755)
         os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _write_parent_dirs(zf: zipfile.ZipFile, name: str, written: set[str]) -> None:

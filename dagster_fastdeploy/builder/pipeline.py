@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dagster_fastdeploy.errors import DefinitionsLoadError
+from dagster_fastdeploy.local_files import TMP_PREFIX
 from dagster_fastdeploy.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -290,9 +291,7 @@ def _clean_out_dir(out: Path, created: bool) -> None:
     """Remove temp files a failed build may have left, and the out dir if this build made it."""
     if not out.is_dir():
         return
-    for leftover in out.glob(".*.tmp"):
-        leftover.unlink(missing_ok=True)
-    for leftover in out.glob(".source-*.pex"):
+    for leftover in out.glob(f"{TMP_PREFIX}*"):
         leftover.unlink(missing_ok=True)
     if created:
         try:

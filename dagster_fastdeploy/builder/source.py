@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from dagster_fastdeploy.builder.project_files import project_files
 from dagster_fastdeploy.builder.project_wheel import build_wheel, new_wheel_dir
 from dagster_fastdeploy.builder.wheel_layout import wheel_files
 from dagster_fastdeploy.config import ProjectConfig
+from dagster_fastdeploy.local_files import file_sha256, temp_file
 from dagster_fastdeploy.manifest import Artifact
 
 WORKING_DIRECTORY_INIT = b"# Auto generated package containing the original source at root/"
@@ -97,15 +96,11 @@ def write_source_pex(files: list[SourceFile], python: str, out_dir: Path) -> tup
     """Write source-<sha256>.pex into out_dir; returns its path and artifact record."""
     bootstrap = load_bootstrap(python)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = out_dir / f".source-{uuid.uuid4().hex}.pex"
-    write_pex(staging, files, bootstrap)
-    try:
-        data = staging.read_bytes()
-        sha256 = hashlib.sha256(data).hexdigest()
-        artifact = Artifact(name=Artifact.name_for("source", sha256), sha256=sha256, size=len(data))
+    with temp_file(out_dir / "source.pex") as staging:
+        write_pex(staging, files, bootstrap)
+        sha256 = file_sha256(staging)
+        size = staging.stat().st_size
+        artifact = Artifact(name=Artifact.name_for("source", sha256), sha256=sha256, size=size)
         final = out_dir / artifact.name
         staging.replace(final)
-    finally:
-        if staging.exists():
-            staging.unlink()
     return final, artifact

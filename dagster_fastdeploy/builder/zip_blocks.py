@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
+from dagster_fastdeploy.local_files import temp_file
+
 
 @dataclass
 class EntryBlock:
@@ -90,10 +92,10 @@ def read_block(path: Path) -> EntryBlock:
 
 def save_block(block: EntryBlock, path: Path) -> None:
     """Write `block` as a zip of its own (atomically), so it can be read back with its records."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fp, zipfile.ZipFile(fp, "w") as zf:
-        append_block(zf, fp, block)
-    os.replace(tmp, path)
+    with temp_file(path) as tmp:
+        with open(tmp, "wb") as fp, zipfile.ZipFile(fp, "w") as zf:
+            append_block(zf, fp, block)
+        os.replace(tmp, path)
 
 
 def append_block(zf: zipfile.ZipFile, fp: BinaryIO, block: EntryBlock) -> None:
@@ -118,8 +120,7 @@ def file_info(name: str, size: int, executable: bool) -> zipfile.ZipInfo:
 
 def write_zip(output: Path, prefix: bytes, items: list[Item]) -> None:
     """Write `prefix` then `items` in order to `output` (replaced atomically, mode 0755)."""
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
+    with temp_file(output) as tmp:
         with open(tmp, "wb") as fp:
             fp.write(prefix)
             with zipfile.ZipFile(fp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -131,6 +132,3 @@ def write_zip(output: Path, prefix: bytes, items: list[Item]) -> None:
                         zf.writestr(info, item.data)
         os.chmod(tmp, 0o755)
         os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from dagster_fastdeploy.builder.cache import atomic_directory
+from dagster_fastdeploy.local_files import atomic_directory
 
 DEPS = ".deps/"
 PREFIX = ".prefix"

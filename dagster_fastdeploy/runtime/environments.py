@@ -4,33 +4,32 @@
     <data-dir>/envs/deps-<digest>/        a venv made from deps.pex, bytecode compiled ahead
     <data-dir>/sources/source-<digest>/   source.pex's files
 
-Every directory is built under a temporary name beside its final one and renamed into place
-under a file lock, so a crashed or concurrent writer never leaves a half-built environment.
+Every directory is written with `atomic_directory` (local_files.py, a port of pex's): built
+under a temporary name beside its final one and renamed into place under a file lock, so a
+crashed or concurrent writer never leaves a half-built environment.
 A deps venv is shared by every location version built from the same deps.pex.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dagster_fastdeploy.builder.interpreters import locate_python
 from dagster_fastdeploy.errors import HostError, IntegrityError
+from dagster_fastdeploy.local_files import atomic_directory
 from dagster_fastdeploy.manifest import Manifest
 from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
-from dagster_fastdeploy.store.blobs import blob_digest
+from dagster_fastdeploy.store.blobs import blob_digest, verify_blob_file
 
 # What `pex -D` adds around the project's files: not part of the source environment.
 PEX_MACHINERY = (".bootstrap/", "__pex__/", "PEX-INFO", "__main__.py", ".deps/")
@@ -46,15 +45,6 @@ class Environment:
     working_directory: Path
 
 
-def _verify(path: Path, name: str) -> None:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != blob_digest(name):
-        raise IntegrityError(f"blob {name} at {path} does not match its digest: redeploy it")
-
-
 def inside(root: Path, *parts: str) -> Path:
     """`root / parts`, refused unless it resolves inside `root` (names read from a store are
     checked against their patterns first; this is the second lock on the same door)."""
@@ -63,28 +53,6 @@ def inside(root: Path, *parts: str) -> Path:
     if resolved != base and base not in resolved.parents:
         raise IntegrityError(f"{path} resolves outside {root}: refused")
     return path
-
-
-@contextmanager
-def atomic_directory(final: Path) -> Iterator[Path | None]:
-    """Yield a work dir to fill, renamed to `final` on success; yield None if `final` exists."""
-    from filelock import FileLock
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        yield None
-        return
-    with FileLock(str(final.parent / f".{final.name}.lock")):
-        if final.exists():
-            yield None
-            return
-        work = final.parent / f".tmp-{final.name}-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            yield work
-            work.rename(final)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 class Environments:
@@ -147,12 +115,12 @@ class Environments:
             return None
         local = self.store.local_blob_path(name)
         if local is not None and local.exists():
-            _verify(local, name)  # every time: the file may have changed since the last use
+            verify_blob_file(name, local, stored_at=str(local))  # every time: it may have changed
             return local
         dest = inside(self.data_dir / "blobs", name)
         if dest.exists():
             try:
-                _verify(dest, name)  # a copy left by an earlier fetch: trusted only if intact
+                verify_blob_file(name, dest, stored_at=str(dest))  # left by an earlier fetch
                 return dest
             except IntegrityError:
                 dest.unlink(missing_ok=True)
@@ -198,7 +166,6 @@ class Environments:
             if work is None:
                 return
             assert source_pex is not None
-            work.mkdir(parents=True)
             with zipfile.ZipFile(source_pex) as zf:
                 members = [m for m in zf.namelist() if not m.startswith(PEX_MACHINERY)]
                 zf.extractall(work, members)
@@ -209,13 +176,18 @@ def _pex_tools(python: str) -> list[str]:
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not python or python == here:
         return [sys.executable, "-m", "pex.tools"]
-    interpreter = _find_interpreter(python)
-    if interpreter is None:
+    return [str(_installed_python(python)), "-c", _PEX_TOOLS_UNDER_OTHER_PYTHON, _pex_parent()]
+
+
+def _installed_python(python: str) -> Path:
+    """An interpreter of Python `python` on this host (see builder/interpreters.py)."""
+    found = locate_python(python)
+    if found is None:
         raise HostError(
             f"this location needs Python {python} and the host has none: install python{python} "
-            "on the host's PATH"
+            "on the host's PATH (or with pyenv)"
         )
-    return [interpreter, "-c", _PEX_TOOLS_UNDER_OTHER_PYTHON, _pex_parent()]
+    return found
 
 
 def _is_zipapp(deps_pex: Path) -> bool:
@@ -231,34 +203,13 @@ def _interpreter(python: str) -> Path:
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not python or python == here:
         return Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
-    found = _find_interpreter(python)
-    if found is None:
-        raise HostError(
-            f"this location needs Python {python} and the host has none: install python{python} "
-            "on the host's PATH"
-        )
+    found = _installed_python(python)
     probe = subprocess.run(
-        [found, "-c", "import os, sys; print(os.path.realpath(sys._base_executable))"],
+        [str(found), "-c", "import os, sys; print(os.path.realpath(sys._base_executable))"],
         capture_output=True,
         text=True,
     )
-    return Path(probe.stdout.strip()) if probe.returncode == 0 else Path(found)
-
-
-def _find_interpreter(python: str) -> str | None:
-    """A python{X.Y} that runs (pyenv's versions first: its PATH shims may refuse to)."""
-    candidates = [_pyenv_python(python), shutil.which(f"python{python}")]
-    for exe in candidates:
-        if exe is None:
-            continue
-        probe = subprocess.run(
-            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == python:
-            return exe
-    return None
+    return Path(probe.stdout.strip()) if probe.returncode == 0 else found
 
 
 _PEX_TOOLS_UNDER_OTHER_PYTHON = (
@@ -271,15 +222,6 @@ def _pex_parent() -> str:
     import pex
 
     return str(Path(pex.__file__).resolve().parent.parent)
-
-
-def _pyenv_python(python: str) -> str | None:
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(root.glob(f"{python}*"), reverse=True):
-        exe = candidate / "bin" / f"python{python}"
-        if exe.exists():
-            return str(exe)
-    return None
 
 
 def _run(cmd: list[str], what: str, check: bool = True) -> None:

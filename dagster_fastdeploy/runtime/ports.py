@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.local_files import write_atomically
 
 
 def parse_port_range(text: str) -> tuple[int, int]:
@@ -90,6 +91,4 @@ class LocationPorts:
                 self._save()
 
     def _save(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self._ports, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.path)
+        write_atomically(self.path, json.dumps(self._ports, indent=2, sort_keys=True) + "\n")

@@ -28,6 +28,7 @@ from typing import Any
 
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import StandbyStatus
+from dagster_fastdeploy.local_files import write_atomically
 from dagster_fastdeploy.runtime.code_server_process import (
     CodeServerProcess,
     launch_loader,
@@ -253,10 +254,7 @@ class StandbyPool:
         known = self._remembered(name)
         merged = known + [m for m in modules if m not in set(known)]
         if merged != known:
-            self.preload_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.preload_dir / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(merged))
-            tmp.replace(self.preload_dir / f"{name}.json")
+            write_atomically(self.preload_dir / f"{name}.json", json.dumps(merged))
         with self._lock:
             standby = self._standbys.get(name)
         if standby is not None:

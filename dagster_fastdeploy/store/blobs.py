@@ -3,12 +3,12 @@ the identity, and the bytes are checked against it whenever they move."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
+from dagster_fastdeploy.local_files import file_sha256
 
 _BLOB_NAME = re.compile(r"(deps|source)-([0-9a-f]{64})\.pex")
 CHUNK = 1024 * 1024
@@ -34,14 +34,6 @@ def blob_digest(name: str) -> str:
 
 def is_blob_name(name: str) -> bool:
     return _BLOB_NAME.fullmatch(name) is not None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_blob_file(name: str, path: Path, stored_at: str) -> None:

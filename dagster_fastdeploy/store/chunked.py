@@ -15,12 +15,12 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable, Protocol
 
+from dagster_fastdeploy.local_files import temp_file
 from dagster_fastdeploy.store.base import Progress
 from dagster_fastdeploy.store.blobs import CHUNK, verify_blob_file
 from dagster_fastdeploy.store.chunking import (
@@ -150,10 +150,8 @@ def read_chunked(
     backend: ChunkBackend, recipe: Recipe, dest: Path, progress: Progress | None
 ) -> Path:
     """Reassemble `recipe`'s blob at `dest`, verified (see the module docstring)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with temp_file(dest) as tmp:
+        fd = os.open(tmp, os.O_RDWR)
         try:
             os.ftruncate(fd, recipe.size)
             offsets = []
@@ -172,8 +170,6 @@ def read_chunked(
             os.close(fd)
         verify_blob_file(recipe.blob, tmp, stored_at=backend.recipe_where(recipe.blob))
         os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.local_files import TMP_PREFIX, file_sha256, temp_file, write_atomically
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import (
     BlobInfo,
     blob_digest,
-    file_sha256,
     is_blob_name,
     verify_blob_file,
 )
@@ -37,12 +37,9 @@ from dagster_fastdeploy.store.file_chunks import FileChunks
 from dagster_fastdeploy.store.file_documents import FileDocuments
 from dagster_fastdeploy.store.file_io import (
     LOCK_TIMEOUT,
-    TMP_PREFIX,
     copy_file,
     put_file,
     store_io,
-    temp_path,
-    write_atomically,
 )
 from dagster_fastdeploy.store.keys import (
     BLOBS,
@@ -108,15 +105,10 @@ class FileStore(FileChunks, FileDocuments, Store):
         source = self._blob(name)
         if not source.is_file():
             raise StoreError(f"blob {name} is not in the store {self.url}")
-        with store_io(self.url, f"reading {name}"):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_path(dest.parent, dest.name)
-            try:
-                copy_file(source, tmp, progress)
-                verify_blob_file(name, tmp, stored_at=str(source))
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
+        with store_io(self.url, f"reading {name}"), temp_file(dest) as tmp:
+            copy_file(source, tmp, progress)
+            verify_blob_file(name, tmp, stored_at=str(source))
+            os.replace(tmp, dest)
         return dest
 
     def local_blob_path(self, name: str) -> Path | None:

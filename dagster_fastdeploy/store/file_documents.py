@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dagster_fastdeploy.local_files import write_atomically
 from dagster_fastdeploy.store.base import Document
-from dagster_fastdeploy.store.file_io import store_io, write_atomically
+from dagster_fastdeploy.store.file_io import store_io
 
 
 def _tag(stat: os.stat_result) -> str:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
 from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.local_files import temp_file
 from dagster_fastdeploy.store.base import Progress
 from dagster_fastdeploy.store.blobs import CHUNK
 
-TMP_PREFIX = ".tmp-"
 LOCK_TIMEOUT = 60.0
 
 
@@ -35,21 +34,6 @@ def store_io(url: str, action: str) -> Iterator[None]:
         raise StoreError(f"cannot {action} in the store {url}: {e}") from e
 
 
-def readable_mode() -> int:
-    """0o666 less the umask: what open() would give, where mkstemp gives 0o600, so that a host
-    running as another user can read what a deploy stored."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def temp_path(directory: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", dir=directory)
-    os.fchmod(fd, readable_mode())
-    os.close(fd)
-    return Path(tmp)
-
-
 def copy_file(src: Path, dst: Path, progress: Progress | None) -> None:
     total = src.stat().st_size
     if progress is None:
@@ -66,25 +50,11 @@ def copy_file(src: Path, dst: Path, progress: Progress | None) -> None:
         os.fsync(f.fileno())
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = temp_path(path.parent, path.name)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def put_file(final: Path, write: Callable[[Path], None]) -> int:
     """Write `final` through a temp file beside it: created with os.link (create-only, so two
     writers of the same content do not overwrite each other), or replacing a damaged copy.
     Returns the bytes written, 0 when a concurrent writer got there first."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final.parent, final.name)
-    try:
+    with temp_file(final) as tmp:
         write(tmp)
         size = tmp.stat().st_size
         if final.exists():  # a damaged copy: replace it
@@ -95,5 +65,3 @@ def put_file(final: Path, write: Callable[[Path], None]) -> int:
         except FileExistsError:
             return 0
         return size
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
+from dagster_fastdeploy.local_files import temp_file
 from dagster_fastdeploy.store.base import Progress, Store
 from dagster_fastdeploy.store.blobs import BlobInfo, blob_digest, is_blob_name, verify_blob_file
 from dagster_fastdeploy.store.chunked import (
@@ -203,18 +204,12 @@ class S3Store(S3Chunks, S3Documents, S3Records, Store):
         size = self._head_size(key)
         if size is None:
             raise StoreError(f"blob {name} is not in the store {self.url}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{dest.name}.", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
         subscribers = [ProgressSubscriber(size, progress)] if progress else []
-        try:
+        with temp_file(dest) as tmp:
             with self._errors(f"downloading {name}"), self._transfer() as transfer:
-                transfer.download(self.bucket, key, tmp_name, subscribers=subscribers).result()
+                transfer.download(self.bucket, key, str(tmp), subscribers=subscribers).result()
             verify_blob_file(name, tmp, stored_at=f"s3://{self.bucket}/{key}")
             os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
         return dest
 
     def list_blobs(self) -> list[BlobInfo]:
