@@ -1,8 +1,9 @@
 """One typed view of a project: `[project]`, `[tool.dagster-fastdeploy]`, `[tool.dagster]`,
 `[tool.dg]` and `dagster_cloud.yaml`. Everything else reads a ProjectConfig, never the files.
 
-Each `[tool.dagster-fastdeploy]` setting is validated where it is read, and an error names the
-TOML key (`tool.dagster-fastdeploy.<key>`), like hatchling does for its build targets.
+Each setting is validated where it is read, and an error names the TOML key as written in the
+table it came from (`tool.dagster-fastdeploy.<key>` or `tool.hatch.build.targets.fastdeploy.<key>`),
+like hatchling does for its build targets.
 """
 
 from __future__ import annotations
@@ -44,26 +45,6 @@ SETTINGS = {
     "build_sdists": "allow building dependencies from sdists (default true)",
     "memory_limit": 'the most memory the location\'s code server may hold, e.g. "2GiB"',
 }
-# Keys hatch reads for every build target, allowed in [tool.hatch.build.targets.fastdeploy].
-HATCH_TARGET_KEYS = {
-    "dependencies",
-    "require-runtime-dependencies",
-    "require-runtime-features",
-    "versions",
-    "hooks",
-    "include",
-    "only-include",
-    "sources",
-    "artifacts",
-    "skip-excluded-dirs",
-    "reproducible",
-    "dev-mode-dirs",
-    "dev-mode-exact",
-    "ignore-vcs",
-    "directory",
-    "packages",
-    "force-include",
-}
 _PY_VERSION = re.compile(r"^3\.\d{1,2}$")
 _HOST_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -94,6 +75,12 @@ class ProjectConfig:
     warnings: list[str] = field(default_factory=list)  # said at build time, never fatal
     # pyproject.toml's target when dagster_cloud.yaml's won over it: (its key, the target)
     other_target: tuple[str, CodeTarget] | None = None
+    # setting -> its TOML key as written, in the table it came from (for later errors)
+    setting_keys: dict[str, str] = field(default_factory=dict)
+
+    def key_of(self, setting: str) -> str:
+        """The TOML key a setting was read from, e.g. `tool.dagster-fastdeploy.extras`."""
+        return self.setting_keys.get(setting, f"{SECTION}.{setting}")
 
     @property
     def has_pyproject(self) -> bool:
@@ -158,7 +145,7 @@ def load_project(
     pyproject = read_toml(pyproject_path) if pyproject_path.is_file() else {}
     tool = pyproject.get("tool") or {}
     settings = _settings(tool)
-    cloud = location or entry_for(root, settings.get("location"))
+    cloud = location or entry_for(root, _optional_str(settings, "location"))
 
     name = (pyproject.get("project") or {}).get("name") or _setup_py_name(root) or root.name
     target, warnings = _code_target(root, cloud, tool, str(name))
@@ -181,61 +168,110 @@ def load_project(
         preload=_str_list(settings, "preload"),
         memory_limit=_memory_limit(settings),
         host_group=_host_group(settings),
-        out_dir=(root / settings["out_dir"]) if "out_dir" in settings else None,
+        out_dir=_out_dir(settings, root),
         index_url=_optional_str(settings, "index_url"),
         extra_index_urls=_str_list(settings, "extra_index_urls"),
         find_links=_str_list(settings, "find_links"),
         exclude=_str_list(settings, "exclude"),
         include=_str_list(settings, "include"),
         build_sdists=_bool(settings, "build_sdists", True),
+        setting_keys=dict(settings.keys),
     )
 
 
-def _settings(tool: dict[str, Any]) -> dict[str, Any]:
-    """Merge [tool.hatch.build.targets.fastdeploy] under [tool.dagster-fastdeploy]."""
-    merged: dict[str, Any] = {}
-    hatch_target = ((((tool.get("hatch") or {}).get("build") or {}).get("targets")) or {}).get(
-        "fastdeploy"
-    ) or {}
-    for section, table, tolerated in (
-        (HATCH_SECTION, hatch_target, HATCH_TARGET_KEYS),
-        (SECTION, tool.get("dagster-fastdeploy") or {}, set()),
+@dataclass
+class _Settings:
+    """The merged settings, each with the TOML key it was read from."""
+
+    values: dict[str, Any]
+    keys: dict[str, str]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def key(self, name: str) -> str:
+        return self.keys.get(name, f"{SECTION}.{name}")
+
+    def bad(self, name: str, expected: str) -> ConfigError:
+        value = self.values.get(name)
+        return ConfigError(
+            f"`{self.key(name)}` must be {expected} ({SETTINGS[name]}), not {value!r}. "
+            "Fix it in pyproject.toml."
+        )
+
+
+def _settings(tool: dict[str, Any]) -> _Settings:
+    """Merge [tool.dagster-fastdeploy] over [tool.hatch.build.targets.fastdeploy]."""
+    merged = _Settings({}, {})
+    hatch = (((tool.get("hatch") or {}).get("build") or {}).get("targets")) or {}
+    for section, table in (
+        (HATCH_SECTION, hatch.get("fastdeploy") or {}),
+        (SECTION, tool.get("dagster-fastdeploy") or {}),
     ):
         if not isinstance(table, dict):
             raise ConfigError(f"[{section}] must be a table.")
         for key, value in table.items():
             normalized = key.replace("-", "_")
             if normalized in SETTINGS:
-                merged[normalized] = value
-            elif key not in tolerated:
+                merged.values[normalized] = value
+                merged.keys[normalized] = f"{section}.{key}"
+            elif section == SECTION or key not in _hatch_target_keys():
                 known = ", ".join(sorted(SETTINGS))
+                also = " (and the keys hatch reads for every build target)"
                 raise ConfigError(
-                    f"Unknown setting `{section}.{key}` in pyproject.toml. Known settings: {known}."
+                    f"Unknown setting `{section}.{key}` in pyproject.toml. Known settings: "
+                    f"{known}{also if section == HATCH_SECTION else ''}."
                 )
     return merged
 
 
-def _str_list(settings: dict[str, Any], key: str) -> list[str]:
+def _hatch_target_keys() -> frozenset[str]:
+    from dagster_fastdeploy.builder.hatch_keys import hatch_target_keys
+
+    return hatch_target_keys()
+
+
+def _str_list(settings: _Settings, key: str) -> list[str]:
     value = settings.get(key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"`{SECTION}.{key}` must be a list of strings ({SETTINGS[key]}).")
+        raise settings.bad(key, "a list of strings")
     return list(value)
 
 
-def _optional_str(settings: dict[str, Any], key: str) -> str | None:
+def _optional_str(settings: _Settings, key: str) -> str | None:
     value = settings.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"`{SECTION}.{key}` must be a string ({SETTINGS[key]}).")
+    if value is not None and (not isinstance(value, str) or not value):
+        raise settings.bad(key, "a non-empty string")
     return value
 
 
-def _bool(settings: dict[str, Any], key: str, default: bool) -> bool:
+def _bool(settings: _Settings, key: str, default: bool) -> bool:
     value = settings.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"`{SECTION}.{key}` must be true or false ({SETTINGS[key]}).")
+        raise settings.bad(key, "true or false")
     return value
+
+
+def _out_dir(settings: _Settings, root: Path) -> Path | None:
+    value = _optional_str(settings, "out_dir")
+    return root / value if value is not None else None
+
+
+def _platforms(settings: _Settings) -> list[str]:
+    from dagster_fastdeploy.builder.platforms import parse_platform
+
+    platforms = _str_list(settings, "platforms")
+    for platform in platforms:
+        try:
+            parse_platform(platform)
+        except ConfigError as e:
+            raise ConfigError(f"`{settings.key('platforms')}`: {e}") from None
+    return platforms
 
 
 def check_python_version(value: str, key: str = "--python") -> str:
@@ -245,61 +281,62 @@ def check_python_version(value: str, key: str = "--python") -> str:
 
 
 def _target_runtime(
-    settings: dict[str, Any], for_target: str | None
+    settings: _Settings, for_target: str | None
 ) -> tuple[str | None, str, list[str]]:
     """What the artifacts are for, and the Python and platforms that follow from it."""
     from dagster_fastdeploy import dagster_plus
 
-    for_target = dagster_plus.check_target(for_target or settings.get("for"), f"`{SECTION}.for`")
+    for_target = dagster_plus.check_target(
+        for_target or settings.get("for"), f"`{settings.key('for')}`"
+    )
     python = _python(settings)
-    platforms = _str_list(settings, "platforms")
+    platforms = _platforms(settings)
     if for_target == dagster_plus.DAGSTER_PLUS:
         python = python if "python" in settings else dagster_plus.DEFAULT_PYTHON
         platforms = platforms or [dagster_plus.default_platform(python)]
     return for_target, python, platforms
 
 
-def _host_group(settings: dict[str, Any]) -> str | None:
+def _host_group(settings: _Settings) -> str | None:
     value = _optional_str(settings, "host_group")
     if value is not None and not _HOST_GROUP.match(value):
-        raise ConfigError(
-            f"`{SECTION}.host_group` must be letters, digits, '_', '-' or '.' "
-            f"({SETTINGS['host_group']}), not {value!r}."
-        )
+        raise settings.bad("host_group", "letters, digits, '_', '-' or '.'")
     return value
 
 
-def _memory_limit(settings: dict[str, Any]) -> int | None:
+def _memory_limit(settings: _Settings) -> int | None:
     if "memory_limit" not in settings:
         return None
     from dagster_fastdeploy.runtime.memory import parse_size
 
-    return parse_size(settings["memory_limit"], f"`{SECTION}.memory_limit`")
+    return parse_size(settings.get("memory_limit"), f"`{settings.key('memory_limit')}`")
 
 
-def _python(settings: dict[str, Any]) -> str:
+def _python(settings: _Settings) -> str:
     value = settings.get("python")
     if value is None:
         return f"{sys.version_info.major}.{sys.version_info.minor}"
-    return check_python_version(str(value), f"`{SECTION}.python`")
+    if not isinstance(value, str):
+        raise settings.bad("python", 'a quoted version like "3.12"')
+    return check_python_version(value, f"`{settings.key('python')}`")
 
 
 def _location_name(
-    settings: dict[str, Any], cloud: CloudLocation | None, tool: dict[str, Any], name: str
+    settings: _Settings, cloud: CloudLocation | None, tool: dict[str, Any], name: str
 ) -> str:
     dg_project = (tool.get("dg") or {}).get("project") or {}
     # In a file of many locations, the yaml's name is the location's identity.
     many = cloud is not None and cloud.one_of > 1
-    for candidate in (
-        None if many else settings.get("location"),
-        cloud.name if cloud else None,
-        dg_project.get("code_location_name"),
-        (tool.get("dagster") or {}).get("code_location_name"),
-        name,
+    for key, candidate in (
+        (settings.key("location"), None if many else settings.get("location")),
+        ("dagster_cloud.yaml location_name", cloud.name if cloud else None),
+        ("tool.dg.project.code_location_name", dg_project.get("code_location_name")),
+        ("tool.dagster.code_location_name", (tool.get("dagster") or {}).get("code_location_name")),
+        ("project.name", name),
     ):
         if candidate:
             if not isinstance(candidate, str):
-                raise ConfigError(f"`{SECTION}.location` must be a string.")
+                raise ConfigError(f"`{key}` must be a string, not {candidate!r}.")
             return candidate
     raise ConfigError(
         "Could not tell the code location's name; set tool.dagster-fastdeploy.location."

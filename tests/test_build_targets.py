@@ -12,8 +12,7 @@ import pytest
 
 from dagster_fastdeploy.builder import BuildResult, build_project
 from dagster_fastdeploy.builder.interpreters import find_python
-from dagster_fastdeploy.builder.platforms import complete_platform, platform_tags
-from dagster_fastdeploy.builder.target import uv_platform
+from dagster_fastdeploy.builder.platforms import platform_tags
 from dagster_fastdeploy.errors import ConfigError
 
 
@@ -77,32 +76,3 @@ def test_build_for_manylinux_2_28_picks_wheels_that_run_there(
     assert numpy and not tags[numpy[0]] & {"manylinux2014_x86_64", "manylinux_2_17_x86_64"}
     # This host (glibc >= 2.28, x86_64) is such a platform: the result runs here.
     assert run_under(python, result, CODE) == "(3, 12)"
-
-
-def test_platform_tags_never_exceed_the_target_glibc() -> None:
-    tags = platform_tags("manylinux_2_28_x86_64")
-    assert tags[0] == "manylinux_2_28_x86_64"
-    assert {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux1_x86_64"} <= set(tags)
-    assert "manylinux_2_31_x86_64" not in tags and "linux_x86_64" not in tags
-    assert platform_tags("manylinux2014_aarch64")[0] == "manylinux_2_17_aarch64"
-    assert platform_tags("musllinux_1_2_x86_64") == [
-        "musllinux_1_2_x86_64",
-        "musllinux_1_1_x86_64",
-        "musllinux_1_0_x86_64",
-    ]
-
-
-def test_complete_platform_states_markers_and_tags() -> None:
-    platform = complete_platform("manylinux_2_28_aarch64", "3.12.4")
-    assert platform["marker_environment"]["platform_machine"] == "aarch64"
-    assert platform["marker_environment"]["python_full_version"] == "3.12.4"
-    assert platform["compatible_tags"][0] == "cp312-cp312-manylinux_2_28_aarch64"
-    assert "py3-none-any" in platform["compatible_tags"]
-
-
-def test_uv_gets_the_newest_platform_it_knows_not_newer_than_the_target() -> None:
-    assert uv_platform("manylinux_2_28_x86_64") == "x86_64-manylinux_2_28"
-    assert uv_platform("manylinux_2_30_x86_64") == "x86_64-manylinux_2_28"
-    assert uv_platform("manylinux2014_x86_64") == "x86_64-manylinux_2_17"
-    assert uv_platform("macosx_11_0_arm64") == "aarch64-apple-darwin"
-    assert uv_platform("musllinux_1_2_aarch64") == "aarch64-unknown-linux-musl"

@@ -11,54 +11,79 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_LEGACY_ALIASES = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+from dagster_fastdeploy.errors import ConfigError
+
+ARCHES = ("x86_64", "aarch64", "arm64", "i686", "universal2")
 _SHAPE = re.compile(
-    r"^(?:(?P<many>manylinux)_(?P<glibc_major>\d+)_(?P<glibc_minor>\d+)"
+    r"^(?:(?P<many>manylinux)_(?P<glibc>\d+_\d+)"
     r"|(?P<legacy>manylinux(?:1|2010|2014))"
-    r"|(?P<musl>musllinux)_(?P<musl_major>\d+)_(?P<musl_minor>\d+)"
+    r"|(?P<musl>musllinux)_(?P<musl_version>\d+_\d+)"
     r"|(?P<linux>linux)"
-    r"|macosx_(?P<mac_major>\d+)_(?P<mac_minor>\d+))_(?P<arch>x86_64|aarch64|arm64|i686|universal2)$"
+    rf"|(?P<mac>macosx)_(?P<mac_version>\d+_\d+))_(?P<arch>{'|'.join(ARCHES)})$"
 )
-_LEGACY_GLIBC = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+# The legacy manylinux names and the glibc each stands for (PEP 600).
+LEGACY_GLIBC = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_LEGACY_NAME = {glibc: name for name, glibc in LEGACY_GLIBC.items()}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A wheel platform tag, read: its kind, CPU and (libc or macOS) version."""
+
+    kind: str  # "manylinux" (legacy names too), "musllinux", "linux" or "macosx"
+    arch: str
+    version: tuple[int, int] | None  # glibc, musl or macOS version; None for plain linux
+
+
+def parse_platform(platform: str) -> Platform:
+    """Read a wheel platform tag such as manylinux_2_28_x86_64; anything else is a ConfigError."""
+    match = _SHAPE.match(platform)
+    if match is None:
+        raise ConfigError(
+            f"Unknown platform {platform!r}. Use a wheel platform tag such as "
+            "manylinux_2_28_x86_64, manylinux_2_17_aarch64, musllinux_1_2_x86_64 or "
+            "macosx_11_0_arm64."
+        )
+    arch = match["arch"]
+    if match["legacy"]:
+        return Platform("manylinux", arch, LEGACY_GLIBC[match["legacy"]])
+    for kind, version in (("many", "glibc"), ("musl", "musl_version"), ("mac", "mac_version")):
+        if match[kind]:
+            major, minor = (int(p) for p in match[version].split("_"))
+            return Platform(match[kind], arch, (major, minor))
+    return Platform("linux", arch, None)
 
 
 def platform_tags(platform: str) -> list[str]:
     """Platform tags a wheel may carry to run on `platform`, most specific first."""
-    match = _SHAPE.match(platform)
-    if match is None:
-        raise ValueError(platform)
-    arch = match["arch"]
-    if match["many"] or match["legacy"]:
-        if match["legacy"]:
-            major, minor = _LEGACY_GLIBC[match["legacy"]]
-        else:
-            major, minor = int(match["glibc_major"]), int(match["glibc_minor"])
+    parsed = parse_platform(platform)
+    arch = parsed.arch
+    if parsed.kind == "linux" or parsed.version is None:
+        return [f"linux_{arch}"]
+    major, minor = parsed.version
+    if parsed.kind == "manylinux":
         tags = []
         for m in range(minor, 4, -1):
             tags.append(f"manylinux_{major}_{m}_{arch}")
-            alias = _LEGACY_ALIASES.get((major, m))
+            alias = _LEGACY_NAME.get((major, m))
             if alias:
                 tags.append(f"{alias}_{arch}")
         return tags
-    if match["musl"]:
-        major = int(match["musl_major"])
-        return [f"musllinux_{major}_{m}_{arch}" for m in range(int(match["musl_minor"]), -1, -1)]
-    if match["linux"]:
-        return [f"linux_{arch}"]
+    if parsed.kind == "musllinux":
+        return [f"musllinux_{major}_{m}_{arch}" for m in range(minor, -1, -1)]
     from packaging.tags import mac_platforms
 
-    version = (int(match["mac_major"]), int(match["mac_minor"]))
-    return list(mac_platforms(version, arch))
+    return list(mac_platforms((major, minor), arch))
 
 
 def marker_environment(platform: str, python_full_version: str) -> dict[str, str]:
-    arch = next(
-        a for a in ("x86_64", "aarch64", "arm64", "i686", "universal2") if platform.endswith(a)
-    )
-    is_mac = platform.startswith("macosx")
+    parsed = parse_platform(platform)
+    arch = parsed.arch
+    is_mac = parsed.kind == "macosx"
     major_minor = ".".join(python_full_version.split(".")[:2])
     return {
         "implementation_name": "cpython",

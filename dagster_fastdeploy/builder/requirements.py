@@ -35,13 +35,16 @@ def collect(config: ProjectConfig, python: Path) -> DeclaredDeps:
         extra_index_urls=list(config.extra_index_urls),
         find_links=list(config.find_links),
     )
-    raw = _project_requirements(config.root, config.pyproject, config.extras, python)
+    try:
+        raw = _project_requirements(config.root, config.pyproject, config.extras, python)
+    except UnknownExtra as e:
+        raise ConfigError(f"`{config.key_of('extras')}` names {e}") from None
     for path in [config.root / "requirements.txt", *config.requirements_files]:
         if path.is_file():
             raw += _read_requirements_file(path, declared)
         elif path != config.root / "requirements.txt":
             raise ConfigError(
-                f"Requirements file {path} (tool.dagster-fastdeploy.requirements) does not exist."
+                f"Requirements file {path} ({config.key_of('requirements')}) does not exist."
             )
     seen_local: set[Path] = {config.root}
     queue = list(raw)
@@ -138,6 +141,10 @@ def local_path(line: str, root: Path) -> Path | None:
     return path
 
 
+class UnknownExtra(Exception):
+    """An extra that the project does not declare (the caller names the setting)."""
+
+
 def _project_requirements(
     root: Path, pyproject: dict, extras: list[str], python: Path
 ) -> list[str]:
@@ -151,9 +158,9 @@ def _project_requirements(
     for extra in extras:
         if extra not in optional:
             groups = ", ".join(sorted(optional)) or "none"
-            raise ConfigError(
-                f"`tool.dagster-fastdeploy.extras` names {extra!r}, which is not a group in "
-                f"[project.optional-dependencies] (groups: {groups})."
+            raise UnknownExtra(
+                f"{extra!r}, which is not a group in [project.optional-dependencies] (groups: "
+                f"{groups})."
             )
         lines += optional[extra]
     return lines

@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from dagster_fastdeploy.errors import ConfigError
-
-_PLATFORM = re.compile(
-    r"^(?:manylinux_(?P<glibc>\d+_\d+)|manylinux(?P<legacy>1|2010|2014)|musllinux_(?P<musl>\d+_\d+)"
-    r"|linux|macosx_(?P<macos>\d+_\d+))_(?P<arch>x86_64|aarch64|arm64|i686|universal2)$"
-)
-_LEGACY_GLIBC = {"1": "2_5", "2010": "2_12", "2014": "2_17"}
+from dagster_fastdeploy.builder.platforms import parse_platform
 
 
 def host_platform() -> str:
@@ -86,28 +80,21 @@ class BuildTarget:
 
 
 def check_platform(platform: str) -> str:
-    if not _PLATFORM.match(platform):
-        raise ConfigError(
-            f"Unknown platform {platform!r}. Use a wheel platform tag such as "
-            "manylinux_2_28_x86_64, manylinux_2_17_aarch64, musllinux_1_2_x86_64 or "
-            "macosx_11_0_arm64."
-        )
+    parse_platform(platform)
     return platform
 
 
 def uv_platform(platform: str) -> str:
-    match = _PLATFORM.match(check_platform(platform))
-    assert match is not None
-    arch = match["arch"]
-    if match["macos"]:
+    parsed = parse_platform(platform)
+    arch = parsed.arch
+    if parsed.kind == "macosx":
         return "aarch64-apple-darwin" if arch in ("arm64", "universal2") else "x86_64-apple-darwin"
     arch = "aarch64" if arch == "arm64" else arch
-    if match["musl"]:
+    if parsed.kind == "musllinux":
         return f"{arch}-unknown-linux-musl"
-    glibc = match["glibc"] or _LEGACY_GLIBC.get(match["legacy"] or "")
-    if glibc:
+    if parsed.kind == "manylinux" and parsed.version is not None:
         # uv knows manylinux_2_17, 2_28 and 2_31..2_40: take the newest not newer than the target.
-        major, minor = (int(p) for p in glibc.split("_"))
+        major, minor = parsed.version
         known = [m for m in (17, 28, *range(31, 41)) if m <= minor] or [17]
         return f"{arch}-manylinux_{major}_{known[-1]}"
     return f"{arch}-unknown-linux-gnu"

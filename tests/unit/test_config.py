@@ -164,3 +164,53 @@ def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
 def test_directory_without_project_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no pyproject.toml, setup.py or requirements.txt"):
         load_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        # a value from the hatch target's table is named there, not under tool.dagster-fastdeploy
+        ("[tool.hatch.build.targets.fastdeploy]\nout_dir = 3", "targets.fastdeploy.out_dir` must"),
+        ("[tool.hatch.build.targets.fastdeploy]\npreload = 3", "targets.fastdeploy.preload` must"),
+        ("[tool.dagster-fastdeploy]\nout-dir = 3", "`tool.dagster-fastdeploy.out-dir` must"),
+        ("[tool.dagster-fastdeploy]\npython = 3.12", '"3.12"'),
+        ("[tool.dagster-fastdeploy]\nlocation = 7", "`tool.dagster-fastdeploy.location` must"),
+        ('[tool.dagster-fastdeploy]\nindex_url = ["a"]', "index_url` must be a non-empty string"),
+        ('[tool.dagster-fastdeploy]\nplatforms = ["win_amd64"]', "platforms`: Unknown platform"),
+    ],
+)
+def test_a_bad_value_names_the_table_it_came_from(tmp_path: Path, table: str, message: str) -> None:
+    root = write_project(tmp_path / "p", PROJECT + DAGSTER + "\n" + table + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_project(root)
+    assert message in str(error.value)
+
+
+def test_the_hatch_target_table_takes_every_key_hatch_reads(tmp_path: Path) -> None:
+    """hatch's own target keys (only-packages was missing from a copied list) are not ours to
+    reject; ours override the same setting from the hatch table."""
+    root = write_project(
+        tmp_path / "p",
+        PROJECT
+        + DAGSTER
+        + '\n[tool.hatch.build.targets.fastdeploy]\nonly-packages = true\nversions = ["standard"]'
+        + '\nskip-excluded-dirs = true\nout_dir = "from_hatch"\npreload = ["a"]\n'
+        + '\n[tool.dagster-fastdeploy]\nout_dir = "from_ours"\n',
+    )
+    config = load_project(root)
+    assert config.default_out_dir == root.resolve() / "from_ours"
+    assert config.preload == ["a"]
+    assert config.key_of("preload") == "tool.hatch.build.targets.fastdeploy.preload"
+    assert config.key_of("out_dir") == "tool.dagster-fastdeploy.out_dir"
+
+
+def test_an_unknown_extra_is_named_in_the_table_that_asked_for_it(tmp_path: Path) -> None:
+    from dagster_fastdeploy.builder.requirements import collect
+
+    root = write_project(
+        tmp_path / "p",
+        PROJECT + DAGSTER + '\n[tool.hatch.build.targets.fastdeploy]\nextras = ["aws"]\n',
+    )
+    with pytest.raises(ConfigError) as error:
+        collect(load_project(root), Path(sys.executable))
+    assert "`tool.hatch.build.targets.fastdeploy.extras` names 'aws'" in str(error.value)
