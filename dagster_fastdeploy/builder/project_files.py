@@ -1,8 +1,15 @@
 """Which files of the project directory go into source.pex under `working_directory/root`:
 everything git would commit (tracked and untracked-but-not-ignored files), without `.git`,
-caches, `dist/`, virtualenvs (any directory holding a `pyvenv.cfg`, whatever its name) or the
-build's own output. Outside a git checkout, `.gitignore` files are read with the same pattern
-rules. `include` patterns name files shipped even when git-ignored (a `.env`, say)."""
+caches, virtualenvs (any directory holding a `pyvenv.cfg`, whatever its name), the project root's
+own build outputs (`dist/`, `build/`) or the build's own output directory, less the user's
+`exclude` patterns. `include` patterns name files shipped even when git-ignored (a `.env`, say).
+
+Outside a git checkout, every `.gitignore` from the root down is read with git's rules (pathspec's
+GitIgnoreSpec): a pattern with a slash is anchored to its file's directory (`docs/*.md` matches
+docs/x.md, not docs/sub/x.md), a deeper file overrides a shallower one, `!` re-includes, and
+nothing under an ignored directory comes back. `exclude` and `include` use the same rules,
+relative to the root.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ import os
 import subprocess
 from pathlib import Path
 
-# Never shipped, whatever .gitignore says.
+import pathspec
+
+# Never shipped, at any depth, whatever .gitignore says.
 ALWAYS_EXCLUDED_DIRS = {
     ".git",
     ".hg",
@@ -27,12 +36,13 @@ ALWAYS_EXCLUDED_DIRS = {
     ".venv",
     "venv",
     ".eggs",
-    "dist",
-    "build",
     "node_modules",
     ".idea",
     ".vscode",
 }
+# Build outputs of the project itself: only at the project root (a `build` package deeper down
+# is user code).
+ROOT_BUILD_OUTPUTS = {"dist", "build"}
 ALWAYS_EXCLUDED_FILES = ("*.pyc", "*.pyo", ".DS_Store", "*.egg-info")
 
 
@@ -42,19 +52,20 @@ def project_files(
     """Relative POSIX paths of the files to ship, sorted."""
     listed = _git_files(root)
     if listed is None:
-        listed = _walk(root, _GitIgnore(root))
+        listed = _walk(root, gitignore=True)
     if include:
-        wanted = {rel for rel in _walk(root, None) if _matches_any(rel, include)}
-        listed = sorted(set(listed) | wanted)
+        wanted = pathspec.GitIgnoreSpec.from_lines(include)
+        listed = sorted(set(listed) | set(wanted.match_files(_walk(root, gitignore=False))))
     virtualenvs = tuple(rel[: -len("pyvenv.cfg")] for rel in listed if rel.endswith("/pyvenv.cfg"))
     skip_prefix = None
     if out_dir is not None:
         with contextlib.suppress(ValueError):
             skip_prefix = out_dir.resolve().relative_to(root).as_posix() + "/"
+    excluded = pathspec.GitIgnoreSpec.from_lines(exclude)
     kept = []
     for rel in listed:
         parts = rel.split("/")
-        if any(p in ALWAYS_EXCLUDED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+        if _never_shipped_dir(parts[:-1]):
             continue
         if any(fnmatch.fnmatch(parts[-1], pattern) for pattern in ALWAYS_EXCLUDED_FILES):
             continue
@@ -62,11 +73,17 @@ def project_files(
             continue
         if virtualenvs and rel.startswith(virtualenvs):
             continue
-        if exclude and _matches_any(rel, exclude):
+        if excluded.match_file(rel):
             continue
         if (root / rel).is_file():
             kept.append(rel)
     return sorted(kept)
+
+
+def _never_shipped_dir(dirs: list[str]) -> bool:
+    if dirs and dirs[0] in ROOT_BUILD_OUTPUTS:
+        return True
+    return any(d in ALWAYS_EXCLUDED_DIRS or d.endswith(".egg-info") for d in dirs)
 
 
 def _git_files(root: Path) -> list[str] | None:
@@ -92,72 +109,42 @@ def _git_files(root: Path) -> list[str] | None:
     return sorted({p for p in result.stdout.decode("utf-8", "surrogateescape").split("\0") if p})
 
 
-def _matches_any(rel: str, patterns: list[str]) -> bool:
-    """Whether a gitignore-style pattern names the file or one of its directories."""
-    parts = rel.split("/")
-    paths = [("/".join(parts[:i]), True) for i in range(1, len(parts))] + [(rel, False)]
-    return any(
-        _GitIgnore.match(pattern, path, is_dir) for pattern in patterns for path, is_dir in paths
-    )
-
-
-class _GitIgnore:
-    """Enough of gitignore's rules for projects outside a git checkout."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.rules: dict[str, list[str]] = {}
-
-    def load(self, rel_dir: str) -> None:
-        path = self.root / rel_dir / ".gitignore"
-        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-        self.rules[rel_dir] = [
-            line.strip() for line in lines if line.strip() and not line.startswith("#")
-        ]
-
-    def ignored(self, rel: str, is_dir: bool) -> bool:
-        result = False
-        parts = rel.split("/")
-        for depth in range(len(parts)):
-            base = "/".join(parts[:depth])
-            sub = "/".join(parts[depth:])
-            for pattern in self.rules.get(base, []):
-                negate = pattern.startswith("!")
-                if self.match(pattern.lstrip("!"), sub, is_dir):
-                    result = not negate
-        return result
-
-    @staticmethod
-    def match(pattern: str, rel: str, is_dir: bool) -> bool:
-        if pattern.endswith("/"):
-            if not is_dir:
-                return False
-            pattern = pattern.rstrip("/")
-        if pattern.startswith("/") or "/" in pattern:
-            return fnmatch.fnmatch(rel, pattern.lstrip("/")) or fnmatch.fnmatch(
-                rel, pattern.lstrip("/") + "/*"
-            )
-        return any(fnmatch.fnmatch(part, pattern) for part in rel.split("/"))
-
-
-def _walk(root: Path, ignore: _GitIgnore | None) -> list[str]:
-    """Every file under root but always-excluded dirs and virtualenvs (and, with `ignore`,
-    git-ignored files)."""
+def _walk(root: Path, gitignore: bool) -> list[str]:
+    """Every file under root but always-excluded dirs and virtualenvs; with `gitignore`, the
+    files git would list (for a project outside a git checkout)."""
     found: list[str] = []
+    # (directory relative to root, its .gitignore) from the root down to the current directory
+    rules: dict[str, pathspec.GitIgnoreSpec] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
-        if ignore is not None:
-            ignore.load(rel_dir)
+        ignore_file = Path(dirpath) / ".gitignore"
+        if gitignore and ignore_file.is_file():
+            lines = ignore_file.read_text(encoding="utf-8").splitlines()
+            rules[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
         prefix = f"{rel_dir}/" if rel_dir else ""
         dirnames[:] = sorted(
             d
             for d in dirnames
             if d not in ALWAYS_EXCLUDED_DIRS
             and not (Path(dirpath) / d / "pyvenv.cfg").is_file()
-            and not (ignore is not None and ignore.ignored(prefix + d, True))
+            and not _ignored(rules, prefix + d, is_dir=True)
         )
-        found += [
-            prefix + f for f in filenames if ignore is None or not ignore.ignored(prefix + f, False)
-        ]
+        found += [prefix + f for f in filenames if not _ignored(rules, prefix + f, is_dir=False)]
     return found
+
+
+def _ignored(rules: dict[str, pathspec.GitIgnoreSpec], rel: str, is_dir: bool) -> bool:
+    """git's answer for one path (its parent directories are not ignored: the walk prunes
+    those): the last matching pattern of the deepest .gitignore that has one decides."""
+    parts = rel.split("/")
+    ignored = False
+    for depth in range(len(parts)):
+        spec = rules.get("/".join(parts[:depth]))
+        if spec is None:
+            continue
+        below = "/".join(parts[depth:]) + ("/" if is_dir else "")
+        verdict = spec.check_file(below).include
+        if verdict is not None:
+            ignored = verdict
+    return ignored

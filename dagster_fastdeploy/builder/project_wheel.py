@@ -1,61 +1,51 @@
 """Build a project's own wheel through its own PEP 517 backend.
 
-This is on the source-only rebuild path, so when the backend is hatchling or setuptools and
-importable here it is called in-process (what a non-isolated `pip wheel --no-build-isolation`
-does: ~0.15 s instead of seconds for an isolated environment). Any other backend is run through
-`build`'s isolated environment. When the backend is our own `dagster_fastdeploy.backend`, the
-hatchling it wraps is called directly: going through our backend again would build PEX files
-inside a PEX build.
+This is on the source-only rebuild path. A hatchling project (or one built by our own
+`dagster_fastdeploy.backend`, which wraps hatchling: going through it again would build PEX files
+inside a PEX build) is built in-process, for an explicit root (~0.15 s). Any other backend runs
+through `build`'s ProjectBuilder in a subprocess with the project as its working directory:
+with this interpreter when what it asks for is installed here (as `pip wheel
+--no-build-isolation` would), else in `build`'s isolated environment.
+
+Nothing here touches the calling process's working directory or environment: the hatch plugin
+and the PEP 517 backend run inside other tools' processes. Extra environment for the backend goes
+through ProjectBuilder's runner.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
+import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster_fastdeploy.errors import BuildError
 
-IN_PROCESS_BACKENDS = {
-    "hatchling.build": "hatchling.build",
-    "dagster_fastdeploy.backend": "hatchling.build",
-    "setuptools.build_meta": "setuptools.build_meta",
-    "setuptools.build_meta:__legacy__": "setuptools.build_meta:__legacy__",
-}
+if TYPE_CHECKING:
+    from build import ProjectBuilder
+
+HATCHLING_BACKENDS = {"hatchling.build", "dagster_fastdeploy.backend"}
 SKIP_PEX_ENV = "DAGSTER_FASTDEPLOY_SKIP_PEX"
-
-
-@contextlib.contextmanager
-def _in_directory(path: Path) -> Iterator[None]:
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def build_wheel(project_dir: Path, backend: str, wheel_dir: Path) -> Path:
     """Build `project_dir`'s wheel into `wheel_dir`; returns the wheel's path."""
-    in_process = IN_PROCESS_BACKENDS.get(backend)
-    if in_process == "hatchling.build":
+    if backend in HATCHLING_BACKENDS:
         return _build_with_hatchling(project_dir, wheel_dir)
-    if in_process is not None:
-        module = _import_backend(in_process)
-        if module is not None and _has_requirements_for_wheel(module, project_dir):
-            try:
-                with _in_directory(project_dir), _quiet_stdout():
-                    name = module.build_wheel(str(wheel_dir))
-            except (Exception, SystemExit) as e:
-                raise BuildError(
-                    f"Building {project_dir.name}'s wheel with {backend} failed: {e}"
-                ) from e
-            return wheel_dir / name
-    return _build_isolated(project_dir, wheel_dir)
+    from build import BuildBackendException, BuildException, ProjectBuilder, check_dependency
+
+    try:
+        builder = ProjectBuilder(project_dir, python_executable=sys.executable, runner=_run_hook)
+        # the backend itself first: asking it what else it needs would fail without it
+        backend_here = not any(any(check_dependency(r)) for r in builder.build_system_requires)
+        if backend_here and not builder.check_dependencies("wheel"):
+            return Path(builder.build("wheel", wheel_dir))
+    except (BuildBackendException, BuildException) as e:
+        raise BuildError(_failure(project_dir, backend, e)) from e
+    return _build_isolated(project_dir, backend, wheel_dir)
 
 
 def _build_with_hatchling(project_dir: Path, wheel_dir: Path) -> Path:
@@ -70,73 +60,43 @@ def _build_with_hatchling(project_dir: Path, wheel_dir: Path) -> Path:
         raise BuildError(f"Building {project_dir.name}'s wheel with hatchling failed: {e}") from e
 
 
-def _has_requirements_for_wheel(module: object, project_dir: Path) -> bool:
-    """Whether what the backend asks for to build a wheel is installed here (pip's check before
-    a non-isolated build); setuptools < 70.1 asks for `wheel`, for instance."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from packaging.requirements import Requirement
-
-    get_requires = getattr(module, "get_requires_for_build_wheel", None)
-    if get_requires is None:
-        return True
-    with _in_directory(project_dir), _quiet_stdout():
-        requires = get_requires()
-    for line in requires:
-        req = Requirement(line)
-        try:
-            if not req.specifier.contains(version(req.name), prereleases=True):
-                return False
-        except PackageNotFoundError:
-            return False
-    return True
-
-
-def _import_backend(spec: str):  # type: ignore[no-untyped-def]
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    return getattr(module, attr) if attr else module
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """setuptools prints its progress; keep it off our own output (JSON must stay parseable)."""
-    with contextlib.redirect_stdout(
-        sys.stderr if os.environ.get("DAGSTER_FASTDEPLOY_DEBUG") else _Null()
-    ):
-        yield
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-
-def _build_isolated(project_dir: Path, wheel_dir: Path) -> Path:
-    from build import BuildBackendException, ProjectBuilder
+def _build_isolated(project_dir: Path, backend: str, wheel_dir: Path) -> Path:
+    from build import BuildBackendException, BuildException, ProjectBuilder
     from build.env import DefaultIsolatedEnv
 
-    env_vars = {**os.environ, SKIP_PEX_ENV: "1"}
     try:
         with DefaultIsolatedEnv() as env:
-            builder = ProjectBuilder.from_isolated_env(env, project_dir)
+            builder: ProjectBuilder = ProjectBuilder.from_isolated_env(
+                env, project_dir, runner=_run_hook
+            )
             env.install(builder.build_system_requires)
             env.install(builder.get_requires_for_build("wheel"))
-            previous = dict(os.environ)
-            os.environ.update(env_vars)
-            try:
-                return Path(builder.build("wheel", wheel_dir))
-            finally:
-                os.environ.clear()
-                os.environ.update(previous)
-    except BuildBackendException as e:
-        raise BuildError(f"Building {project_dir.name}'s wheel failed: {e}") from e
+            return Path(builder.build("wheel", wheel_dir))
+    except (BuildBackendException, BuildException) as e:
+        raise BuildError(_failure(project_dir, backend, e)) from e
+
+
+def _run_hook(
+    cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
+) -> None:
+    """ProjectBuilder's runner: the backend's output kept off our stdout (JSON must stay
+    parseable; shown on stderr with DAGSTER_FASTDEPLOY_DEBUG, and in the error when it fails),
+    and DAGSTER_FASTDEPLOY_SKIP_PEX set for the backend only."""
+    env = {**os.environ, **(extra_environ or {}), SKIP_PEX_ENV: "1"}
+    result = subprocess.run(
+        list(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if os.environ.get("DAGSTER_FASTDEPLOY_DEBUG"):
+        sys.stderr.write(result.stdout)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, list(cmd), output=result.stdout)
+
+
+def _failure(project_dir: Path, backend: str, error: Exception) -> str:
+    cause = getattr(error, "exception", None)
+    output = getattr(cause, "output", None) or ""
+    said = f"\n{backend} said:\n{output.strip()[-3000:]}" if output.strip() else ""
+    return f"Building {project_dir.name}'s wheel with {backend} failed: {error}{said}"
 
 
 def new_wheel_dir() -> tempfile.TemporaryDirectory[str]:
