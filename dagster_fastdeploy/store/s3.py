@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.local_files import temp_file
@@ -92,6 +92,27 @@ class S3Store(S3Chunks, S3Documents, S3Records, Store):
     def _transfer(self) -> Any:
         return transfer_manager(self.client)
 
+    def _write_create_only(self, action: str, put: Callable[[], object]) -> bool:
+        """Run `put`: one write of bytes that never change under their key (a blob, a chunk, a
+        recipe), sent create-only (`If-None-Match: *`, see _blobs_are_create_only). True when
+        written, False when a concurrent writer stored the same bytes first. A server without
+        conditional writes answers NotImplemented: the condition is dropped for this store from
+        then on, and `put` is sent again (the same bytes either way)."""
+        from botocore.exceptions import ClientError
+
+        while True:
+            conditional = self._create_only  # another thread may drop it meanwhile
+            with self._errors(action):
+                try:
+                    put()
+                    return True
+                except ClientError as e:
+                    if error_code(e) in CONFLICT:
+                        return False
+                    if error_code(e) != "NotImplemented" or not conditional:
+                        raise
+            self._create_only = False
+
     def _head_size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
 
@@ -157,8 +178,6 @@ class S3Store(S3Chunks, S3Documents, S3Records, Store):
     def upload_blob(
         self, name: str, path: Path, progress: Progress | None = None, verify: bool = False
     ) -> int:
-        from botocore.exceptions import ClientError
-
         key = self._key(blob_key(name))
         size = path.stat().st_size
         stored, recipe = self._stored_as(name)
@@ -173,26 +192,20 @@ class S3Store(S3Chunks, S3Documents, S3Records, Store):
         verify_blob_file(name, path, stored_at=str(path))
         if stored is not None:  # the wrong size: a damaged copy, replace it
             self._replacing.add(key)
+
+        def put() -> None:
+            subscribers = [ProgressSubscriber(size, progress)] if progress else []
+            with self._transfer() as transfer:
+                transfer.upload(
+                    str(path),
+                    self.bucket,
+                    key,
+                    extra_args={"Metadata": {"sha256": blob_digest(name)}},
+                    subscribers=subscribers,
+                ).result()
+
         try:
-            while True:
-                subscribers = [ProgressSubscriber(size, progress)] if progress else []
-                with self._errors(f"uploading {name}"), self._transfer() as transfer:
-                    try:
-                        transfer.upload(
-                            str(path),
-                            self.bucket,
-                            key,
-                            extra_args={"Metadata": {"sha256": blob_digest(name)}},
-                            subscribers=subscribers,
-                        ).result()
-                        return size
-                    except ClientError as e:
-                        if error_code(e) in CONFLICT:
-                            return 0  # a concurrent deploy stored the same bytes first
-                        if error_code(e) != "NotImplemented" or not self._create_only:
-                            raise
-                # a server without conditional PUTs: upload unconditionally (same bytes anyway)
-                self._create_only = False
+            return size if self._write_create_only(f"uploading {name}", put) else 0
         finally:
             self._replacing.discard(key)
 

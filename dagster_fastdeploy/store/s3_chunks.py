@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from dagster_fastdeploy.errors import IntegrityError, StoreError
 from dagster_fastdeploy.store.blobs import CHUNK, BlobInfo
@@ -21,7 +21,7 @@ from dagster_fastdeploy.store.chunking import (
     inflate_verified,
 )
 from dagster_fastdeploy.store.keys import CHUNKS, QUARANTINE, chunk_key, is_chunk_name, recipe_key
-from dagster_fastdeploy.store.s3_errors import CONFLICT, MISSING, error_code
+from dagster_fastdeploy.store.s3_errors import MISSING, error_code
 
 CHUNK_WORKERS = 8
 LIST_PAGES = 5
@@ -58,6 +58,7 @@ class S3Chunks:
         def _errors(self, action: str) -> Any: ...
         def _head_size(self, key: str) -> int | None: ...
         def _transfer(self) -> Any: ...
+        def _write_create_only(self, action: str, put: Callable[[], object]) -> bool: ...
         def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]: ...
 
     def _where(self, key: str) -> str:
@@ -138,37 +139,28 @@ class S3Chunks:
         return True
 
     def put_chunks(self, pieces: list[Piece], source: Path, moved: Moved) -> None:
-        from botocore.exceptions import ClientError
+        """Every piece create-only, CHUNK_WORKERS at a time through one transfer manager."""
+        with self._errors("uploading chunks"), self._transfer() as transfer:
 
-        left = pieces
-        while left:
-            refused: list[Piece] = []
-            with self._errors("uploading chunks"), self._transfer() as transfer:
-                sent = []
-                for piece in left:
-                    body = FileSlice(piece, source)
-                    future = transfer.upload(
+            def put(piece: Piece) -> None:
+                body = FileSlice(piece, source)
+                try:
+                    transfer.upload(
                         body,
                         self.bucket,
                         self._key(chunk_key(piece.ref.name)),
                         extra_args={"Metadata": {"sha256": piece.ref.sha256}},
                         subscribers=[_MovedSubscriber(moved)],
-                    )
-                    sent.append((piece, body, future))
-                for piece, body, future in sent:
-                    try:
-                        future.result()
-                    except ClientError as e:
-                        if error_code(e) in CONFLICT:
-                            continue  # a concurrent deploy stored the same chunk first
-                        if error_code(e) != "NotImplemented" or not self._create_only:
-                            raise
-                        refused.append(piece)
-                    finally:
-                        body.close()
-            # a server without conditional PUTs: send those again unconditionally
-            self._create_only = False if refused else self._create_only
-            left = refused
+                    ).result()
+                finally:
+                    body.close()
+
+            def send(piece: Piece) -> None:
+                self._write_create_only(f"uploading chunk {piece.ref.name}", lambda: put(piece))
+
+            with ThreadPoolExecutor(CHUNK_WORKERS) as pool:
+                for done in [pool.submit(send, piece) for piece in pieces]:
+                    done.result()
 
     def read_chunks(self, recipe: Recipe, fd: int, offsets: list[int], moved: Moved) -> None:
         from botocore.exceptions import ClientError
@@ -209,22 +201,13 @@ class S3Chunks:
         return Recipe.from_bytes(data, blob, self._where(key))
 
     def write_recipe(self, blob: str, data: bytes) -> None:
-        from botocore.exceptions import ClientError
-
         key = self._key(recipe_key(blob))
-        while True:
-            with self._errors(f"writing the recipe of {blob}"):
-                try:
-                    self.client.put_object(
-                        Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
-                    )
-                    return
-                except ClientError as e:
-                    if error_code(e) in CONFLICT:
-                        return  # a concurrent deploy wrote the same recipe first
-                    if error_code(e) != "NotImplemented" or not self._create_only:
-                        raise
-            self._create_only = False
+        self._write_create_only(
+            f"writing the recipe of {blob}",
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
+            ),
+        )
 
     def recipe_where(self, blob: str) -> str:
         return self._where(self._key(recipe_key(blob)))
