@@ -36,3 +36,7 @@ class InvalidNameError(FastDeployError):
 
 class HostError(FastDeployError):
     """The warm host refused a call, is unreachable, or a rollout failed."""
+
+
+class DiskFullError(HostError):
+    """The host's disk filled up while it materialized an environment."""

@@ -70,6 +70,21 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Allow a token over plain gRPC off loopback: a service mesh (mTLS) encrypts.",
 )
+@click.option(
+    "--retain-versions",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Recorded versions per location whose environments stay on disk (for fast "
+    "rollbacks); older ones are removed unless they serve.",
+)
+@click.option(
+    "--keep-unused-for",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds an environment no kept version needs stays on disk before it is removed.",
+)
 def serve(
     store_url: str | None,
     endpoint_url: str | None,
@@ -91,6 +106,8 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     insecure_behind_mesh: bool,
+    retain_versions: int,
+    keep_unused_for: float,
 ) -> None:
     """Serve the code locations of a deployment, each on a stable gRPC endpoint."""
     from dagster_fastdeploy.runtime.serve import ServeOptions
@@ -118,6 +135,8 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             insecure_behind_mesh=insecure_behind_mesh,
+            retain_versions=retain_versions,
+            keep_unused_for=keep_unused_for,
         )
     )
 

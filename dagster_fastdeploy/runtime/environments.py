@@ -12,18 +12,21 @@ A deps venv is shared by every location version built from the same deps.pex.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from dagster_fastdeploy.builder.interpreters import locate_python
-from dagster_fastdeploy.errors import HostError, IntegrityError
+from dagster_fastdeploy.errors import DiskFullError, HostError, IntegrityError
 from dagster_fastdeploy.local_files import atomic_directory
 from dagster_fastdeploy.manifest import Manifest
 from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
@@ -81,7 +84,7 @@ class Environments:
                 deps_blob = pool.submit(self._fetch, manifest.deps.name, deps_dir)
                 source_blob = pool.submit(self._fetch, manifest.source.name, source_dir)
                 deps_path, source_path = deps_blob.result(), source_blob.result()
-            with timed_step(timings, "materialize", location, version):
+            with timed_step(timings, "materialize", location, version), _disk_full_said():
                 venv = pool.submit(
                     self._materialize_deps, deps_path, deps_dir, manifest.python, timings
                 )
@@ -169,6 +172,27 @@ class Environments:
             with zipfile.ZipFile(source_pex) as zf:
                 members = [m for m in zf.namelist() if not m.startswith(PEX_MACHINERY)]
                 zf.extractall(work, members)
+
+
+@contextmanager
+def _disk_full_said() -> Iterator[None]:
+    """A full disk while materializing is said as such (the half-made environment is already
+    gone: atomic_directory removes its work dir), not as a bare OSError."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(
+            f"no space left on the host's disk while materializing ({e.filename or e}): this "
+            "rollout stopped, its half-made environment was removed and the version before "
+            "keeps serving. Free space on the data dir's disk (serve --retain-versions lower "
+            "keeps fewer old environments) and deploy again."
+        ) from e
+    except HostError as e:
+        if "No space left on device" not in str(e):
+            raise
+        raise DiskFullError(f"no space left on the host's disk: {e}") from e
 
 
 def _pex_tools(python: str) -> list[str]:

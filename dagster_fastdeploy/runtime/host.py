@@ -26,6 +26,7 @@ from dagster_fastdeploy.host_api import (
     StatusAnswer,
 )
 from dagster_fastdeploy.runtime.code_server_process import claim_run_dir
+from dagster_fastdeploy.runtime.disk_gc import DiskGC, environment_names
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
 from dagster_fastdeploy.runtime.last_served import LastServed, fallback_candidates
@@ -81,6 +82,7 @@ class Host:
             standby = False
         pool = StandbyPool(data_dir, run_root, settings.start_timeout) if standby else None
         self.rollouts = Rollouts(Environments(data_dir, store), run_root, settings, pool)
+        self.disk = DiskGC(data_dir, self._environments_needed, settings.keep_unused_for)
         self.last_served = LastServed(data_dir / f"last-served-{self.deployment}.json")
         self._locations: dict[str, LocationState] = {}
         self._lock = threading.RLock()
@@ -104,6 +106,7 @@ class Host:
         )
         self._reconciler.start()
         self.watchdog.start()
+        self.disk.collect_soon()
 
     def stop(self) -> None:
         """Stop every location (in parallel: each lets its running executions finish)."""
@@ -122,6 +125,7 @@ class Host:
             thread.join()
         if self.rollouts.standby is not None:
             self.rollouts.standby.stop()
+        self.disk.stop()
 
     # -- the control API -------------------------------------------------------------------
     def deploy(
@@ -294,6 +298,8 @@ class Host:
     ) -> None:
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        names = environment_names(entry.pex_tag)
+        self.disk.hold(names)
         try:
             with state.rollout_lock:
                 if fallback and state.serving is not None:
@@ -315,6 +321,7 @@ class Host:
                     old, state.serving = state.serving, new
                 self.rollouts.switch(state.name, state.endpoint, new, old, timings)
                 self.last_served.remember(state.name, entry.version)
+                self.disk.touch(names)
                 timings["total"] = round(time.perf_counter() - started, 4)
                 log_event(
                     "rollout.serving",
@@ -333,9 +340,29 @@ class Host:
             with self._lock:
                 state.timings[entry.version] = timings
                 state.pending.pop(entry.version, None)
+            self.disk.release(names)
+            self.disk.collect_soon()
             done.set()
         if not fallback:
             self._fall_back_if_dark(state, entry)
+
+    def _environments_needed(self) -> set[str]:
+        """What disk_gc must keep for this host: the environments of what serves, what is
+        asked for, and the last `retain_versions` recorded versions of each location."""
+        keep = self.rollouts.settings.retain_versions
+        tags = set()
+        with self._lock:
+            states = list(self._locations.values())
+        for state in states:
+            if state.serving is not None:
+                tags.add(state.serving.pex_tag)
+            if state.target is not None:
+                tags.add(state.target.pex_tag)
+        for location in self.store.list_locations(self.deployment):
+            record = self.store.read_record(self.deployment, location)
+            if record is not None:
+                tags |= {e.pex_tag for e in record.history[-keep:]} if keep > 0 else set()
+        return {name for tag in tags for name in environment_names(tag)}
 
     def _watchdog_gave_up(
         self, state: LocationState, entry: VersionEntry | None, error: LoadError

@@ -27,6 +27,7 @@ from dagster_fastdeploy.runtime.code_server_process import (
     LoadFailed,
     LoadRequest,
 )
+from dagster_fastdeploy.runtime.disk_gc import DEFAULT_KEEP_UNUSED_FOR, DEFAULT_RETAIN_VERSIONS
 from dagster_fastdeploy.runtime.endpoint import Backend, StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environment, Environments
 from dagster_fastdeploy.runtime.log import log_event, timed_step
@@ -55,6 +56,8 @@ class RolloutSettings:
     start_timeout: float = 120.0
     load_timeout: float = 300.0  # see docs/reliability.md: why five minutes
     memory_limit: int | None = None  # bytes per location; None: memory.default_limit()
+    retain_versions: int = DEFAULT_RETAIN_VERSIONS  # recorded versions whose envs stay on disk
+    keep_unused_for: float = DEFAULT_KEEP_UNUSED_FOR  # seconds before an unneeded env goes
     drain_timeout: float = 60.0
     stop_grace: float = 30.0
 

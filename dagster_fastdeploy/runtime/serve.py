@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_fastdeploy.runtime.control_token import read_token
+from dagster_fastdeploy.runtime.disk_gc import DEFAULT_KEEP_UNUSED_FOR, DEFAULT_RETAIN_VERSIONS
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
 from dagster_fastdeploy.runtime.memory import parse_size
 from dagster_fastdeploy.runtime.ports import parse_port_range
@@ -29,6 +30,8 @@ class ServeOptions:
     reconcile_interval: float
     load_timeout: float
     memory_limit: str | None = None
+    retain_versions: int = DEFAULT_RETAIN_VERSIONS
+    keep_unused_for: float = DEFAULT_KEEP_UNUSED_FOR
     endpoint_url: str | None = None  # an S3-compatible server (default: $AWS_ENDPOINT_URL)
     locations: str | None = None
     host_group: str | None = None
@@ -73,6 +76,8 @@ def serve(options: ServeOptions) -> None:
             memory_limit=parse_size(options.memory_limit, "--memory-limit")
             if options.memory_limit
             else None,
+            retain_versions=options.retain_versions,
+            keep_unused_for=options.keep_unused_for,
         ),
         reconcile_interval=options.reconcile_interval,
         control_port=options.port,
