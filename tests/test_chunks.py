@@ -142,6 +142,7 @@ def test_a_corrupted_chunk_is_rejected_on_read_and_a_new_upload_repairs_it(
     assert store.get_blob(deps.name, host_dir / deps.name).read_bytes() == deps.read_bytes()
 
 
+@pytest.mark.faults
 def test_a_missing_chunk_is_named_on_read(
     store_url: str, example_build: BuildResult, tmp_path: Path
 ) -> None:
@@ -173,6 +174,7 @@ deploy_project(Path(sys.argv[1]), open_store(sys.argv[2]), progress_for=progress
 """
 
 
+@pytest.mark.faults
 def test_an_interrupted_chunk_upload_leaves_no_recipe_and_the_next_deploy_completes(
     store_url: str, example_copy: Path, example_build: BuildResult
 ) -> None:
@@ -262,6 +264,7 @@ def test_a_store_written_before_chunking_still_serves_its_whole_blobs(
     assert store.get_blob(deps.name, tmp_path / deps.name).read_bytes() == deps.read_bytes()
 
 
+@pytest.mark.faults
 def test_gc_sweeps_what_a_killed_chunk_upload_left_behind(store_url: str) -> None:
     store = open_store(store_url)
     chunk = f"{'ab' * 32}"
@@ -318,6 +321,7 @@ def test_a_deploy_that_sends_deps_says_so_next_to_the_whole_deps_pex(
     assert uploaded.endswith(f" MB sent; the whole deps.pex is {whole:.1f} MB)")
 
 
+@pytest.mark.faults
 def test_a_recipe_swapped_for_another_blobs_is_refused_on_read(
     store_url: str, example_build: BuildResult, tmp_path: Path
 ) -> None:

@@ -145,6 +145,7 @@ deploy_project(Path(sys.argv[1]), open_store(sys.argv[2]), progress_for=progress
 """
 
 
+@pytest.mark.faults
 def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_completes(
     s3_store_url: str, example_copy: Path, moto_server: MotoServer
 ) -> None:
@@ -178,6 +179,7 @@ def test_a_deploy_killed_mid_upload_records_nothing_and_the_next_deploy_complete
         (["--deployment", "prod/../../x"], "invalid deployment name"),
     ],
 )
+@pytest.mark.faults
 def test_a_name_that_could_escape_the_store_is_refused_before_anything_is_written(
     tmp_path: Path, example_copy: Path, args: list[str], message: str
 ) -> None:

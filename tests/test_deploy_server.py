@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dagster_fastdeploy.builder import build_project
 from dagster_fastdeploy.host_api import LocationStatus
 from dagster_fastdeploy.store import open_store
@@ -56,6 +58,7 @@ def test_deploy_and_rollback_roll_out_to_the_host_and_wait_until_it_serves(
     assert (now.serving_version, now.pex_tag) == (3, v1["pex_tag"])
 
 
+@pytest.mark.faults
 def test_a_corrupted_blob_is_refused_by_the_host_and_the_good_version_keeps_serving(
     s3_store_url: str,
     moto_server: MotoServer,

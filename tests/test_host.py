@@ -165,6 +165,7 @@ def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_
     assert f"assets.py:{line}" in readable and "SyntaxError" in readable
 
 
+@pytest.mark.faults
 def test_deploy_command_exits_non_zero_when_the_new_version_fails(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
@@ -181,6 +182,7 @@ def test_deploy_command_exits_non_zero_when_the_new_version_fails(
     assert entry.state == "failed" and entry.serving_version == 1
 
 
+@pytest.mark.faults
 def test_kill_9_and_restart_serves_every_recorded_version_on_its_old_port(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
@@ -281,6 +283,7 @@ def test_rollback_serves_an_old_version_again_and_remove_frees_the_endpoint(
         DagsterGrpcClient(port=endpoint_port(rolled), host="127.0.0.1").ping("x")
 
 
+@pytest.mark.faults
 def test_a_code_server_that_dies_is_started_again(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:

@@ -15,6 +15,7 @@ from dagster_fastdeploy.runtime.control_client import ControlClient
 from tests.fixtures_runtime import VENV_BIN, free_port
 
 
+@pytest.mark.faults
 def test_a_call_with_a_wrong_token_is_refused(
     file_store: Any, start_host: Any, tmp_path: Path
 ) -> None:
@@ -55,6 +56,7 @@ def test_status_and_workspace_send_the_token_from_token_file(
         assert "refused the token" in refused.stderr and "--token-file" in refused.stderr
 
 
+@pytest.mark.faults
 def test_serve_beyond_loopback_without_a_token_refuses_to_start(
     file_store: Any, tmp_path: Path
 ) -> None:

@@ -117,6 +117,7 @@ def test_a_load_failure_reports_the_users_file_and_line(
     assert "definitions.py" in error.traceback
 
 
+@pytest.mark.faults
 def test_a_crash_while_loading_is_reported_with_the_end_of_the_servers_output(
     file_store: Any, host_data_dir: Path, project_copy: ProjectCopy, tmp_path: Path
 ) -> None:

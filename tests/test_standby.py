@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dagster_fastdeploy.host_api import LocationStatus, StandbyPoolStatus
 from tests.fixtures_runtime import OTHER_PYTHON, VENV_BIN, ProjectCopy, publish
 from tests.test_host import asset_keys_through_dagster, endpoint_port, run_cli, wait_until_gone
@@ -149,6 +151,7 @@ def test_no_standby_starts_every_version_cold(
     assert parent_of(result.code_server_pid) == host.process.pid
 
 
+@pytest.mark.faults
 def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
@@ -161,6 +164,7 @@ def test_kill_9_of_the_host_leaves_no_standby_or_forked_code_server_behind(
     wait_until_gone(result.code_server_pid)
 
 
+@pytest.mark.faults
 def test_a_standby_that_dies_is_replaced_and_its_code_servers_keep_serving(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:

@@ -86,6 +86,7 @@ def test_a_large_blob_moves_in_parts_with_progress(store_url: str, tmp_path: Pat
     assert copy.read_bytes() == blob.read_bytes()
 
 
+@pytest.mark.faults
 def test_a_corrupted_blob_is_rejected_on_read_and_leaves_nothing(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_a_corrupted_blob_is_rejected_on_read_and_leaves_nothing(
     assert list(dest_dir.iterdir()) == []
 
 
+@pytest.mark.faults
 def test_putting_a_blob_again_repairs_a_damaged_stored_copy(
     file_store_url: str, tmp_path: Path
 ) -> None:
@@ -156,6 +158,7 @@ open_store(sys.argv[1]).put_blob(path.name, path, progress=die)
 """
 
 
+@pytest.mark.faults
 def test_an_upload_killed_midway_is_never_visible_and_the_next_one_completes(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -244,6 +247,7 @@ for i in range(count):
 """
 
 
+@pytest.mark.faults
 def test_concurrent_deploys_from_many_processes_lose_no_version(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -262,6 +266,7 @@ def test_concurrent_deploys_from_many_processes_lose_no_version(
     assert tags == {f"files=deps-w{n}.pex:source-{i}.pex" for n in range(4) for i in range(6)}
 
 
+@pytest.mark.faults
 def test_a_record_damaged_by_hand_is_a_clear_error_not_a_traceback(store_url: str) -> None:
     store = open_store(store_url)
     store.append_version("prod", "etl", entry)
@@ -298,6 +303,7 @@ def test_the_file_store_writes_files_other_users_can_read(
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "..", ".hidden", "a b", "", "x" * 101, "é"])
+@pytest.mark.faults
 def test_names_that_could_escape_the_store_are_refused_before_any_write(
     store_url: str, name: str
 ) -> None:
