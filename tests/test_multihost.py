@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import LocationStatus
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.heartbeats import read_hosts
-from tests.fixtures_runtime import ProjectCopy, free_port_range
+from tests.fixtures_runtime import ProjectCopy, free_port, free_port_range
 from tests.test_host import (
     all_serving,
     asset_keys_through_dagster,
@@ -126,7 +131,11 @@ def test_two_hosts_serving_a_location_both_switch_to_a_recorded_version_by_thems
     project_copy.publish(store, "etl")
     project_copy.publish(store, "etl_reports")  # the same group: served by both hosts too
 
-    hosts = [start_host(store, extra_args=["--host-group", "etl"]) for _ in range(2)]
+    health_port = free_port()
+    hosts = [
+        start_host(store, extra_args=["--host-group", "etl", "--health-port", str(health_port)]),
+        start_host(store, extra_args=["--host-group", "etl"]),
+    ]
     other = start_host(store, extra_args=["--host-group", "reports"])
     for host in hosts:
         wait_for_status(host, lambda locs: len(locs) == 2 and all_serving(locs))
@@ -153,6 +162,16 @@ def test_two_hosts_serving_a_location_both_switch_to_a_recorded_version_by_thems
         assert serving is not None
         print(f"{host.address}: serving {serving['ts'] - recorded_at:.2f} s after the record")
 
-    # the host of another group serves neither
+    # the host of another group serves neither, and says so when asked to
     with other.client() as control:
         assert control.status().locations == []
+        with pytest.raises(HostError, match="does not serve 'etl'.*--host-group reports"):
+            control.deploy("etl")
+
+    # probes: alive, and ready once every location it serves has come up
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}{path}", timeout=10) as r:
+            assert r.status == 200 and json.loads(r.read())["ok"] is True
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{health_port}/nothing", timeout=10)
+    assert missing.value.code == 404
