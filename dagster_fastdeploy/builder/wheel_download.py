@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import urllib.request
@@ -27,6 +26,7 @@ from dagster_fastdeploy.builder.cache import cache_root, place_file
 from dagster_fastdeploy.builder.pins import Pin
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
+from dagster_fastdeploy.local_files import write_atomically
 
 PYPI = "https://pypi.org/simple"
 TIMEOUT = 30
@@ -105,10 +105,7 @@ def _fetch(url: str, dest: Path, pinned: set[str]) -> bool:
     digest = hashlib.sha256(data).hexdigest()
     if digest not in pinned:
         return False
-    (kept / digest).mkdir(parents=True, exist_ok=True)
-    tmp = kept / digest / f".{dest.name}.{os.getpid()}.tmp"
-    tmp.write_bytes(data)
-    tmp.replace(kept / digest / dest.name)
+    write_atomically(kept / digest / dest.name, data)
     place_file(kept / digest / dest.name, dest)
     return True
 

@@ -23,6 +23,7 @@ from typing import Callable
 
 from dagster_fastdeploy.builder.cache import cache_root
 from dagster_fastdeploy.builder.pex_zip import SourceFile
+from dagster_fastdeploy.local_files import write_atomically
 
 FORMAT = 1
 
@@ -114,7 +115,4 @@ def _remember(path: Path, files: list[SourceFile], contents: dict[str, bytes]) -
         "executable": sorted(f.name for f in files if f.executable),
         "others": _others_digest(contents, set(copied.values())),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(layout))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(layout))
