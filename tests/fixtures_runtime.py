@@ -288,6 +288,7 @@ class ProjectCopy:
             store, deployment, location, result.deps_path, result.source_path,
             target=vars(manifest.target), dagster_version=manifest.dagster_version,
             host_group=manifest.host_group,
+            python=manifest.python,  # the Python it was built for: the tests' own
         )  # fmt: skip
 
     def add_asset(self, name: str) -> None:
