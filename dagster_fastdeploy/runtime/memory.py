@@ -26,7 +26,7 @@ from pathlib import Path
 from dagster_fastdeploy.errors import ConfigError
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 
-CHECK_INTERVAL = 0.1
+CHECK_INTERVAL = 0.2
 DEFAULT_FRACTION = 0.5
 MiB = 1024 * 1024
 _UNITS = {
@@ -78,27 +78,33 @@ def limit_message(limit: int) -> str:
     )
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _children(pid: int) -> list[int]:
+    """The children of `pid`, from each of its threads' `children` file (cheap: no scan of
+    every process on the machine)."""
+    found: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            found += [int(c) for c in _read(f"/proc/{pid}/task/{tid}/children").split()]
+    except OSError:
+        pass
+    return found
+
+
 def tree_rss(root: int) -> int:
     """Resident bytes of `root` and every process under it (0 when it is gone)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
         try:
-            resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            total += int(_read(f"/proc/{pid}/statm").split()[1]) * _PAGE
         except (OSError, IndexError, ValueError):
             continue
-        total += resident_pages * _PAGE
-        todo += children.get(pid, [])
+        todo += _children(pid)
     return total
 
 
