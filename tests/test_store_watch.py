@@ -4,9 +4,11 @@ hosts' heartbeats, which tell who serves what. Both stores; S3 on the real moto 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from dagster_fastdeploy.store import open_store
 from dagster_fastdeploy.store.base import Store
@@ -21,6 +23,7 @@ from dagster_fastdeploy.store.heartbeats import (
 )
 from dagster_fastdeploy.store.s3 import S3Store
 from dagster_fastdeploy.store.watch import RecordWatch
+from tests.test_host import run_cli
 from tests.test_store import entry
 
 
@@ -140,3 +143,45 @@ def test_hosts_register_with_a_heartbeat_and_dead_ones_are_forgotten(store_url: 
     # heartbeats are not deployment records
     assert store.list_locations("prod") == []
     assert store.list_deployments() == []
+
+
+def test_status_and_workspace_from_the_store_name_alive_hosts_only(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
+    record(store, "etl")
+    record(store, "etl")  # recorded: v2
+    record(store, "reports")
+    behind = heartbeat("host-a")  # still on etl v1
+    behind.locations = [ServedLocation("etl", "host-a:4300", 4300, 2, 1, "starting")]
+    current = heartbeat("host-b")
+    current.locations = [
+        ServedLocation("etl", "host-b:4301", 4301, 2, 2, "serving"),
+        ServedLocation("reports", "host-b:4302", 4302, 1, 1, "serving"),
+    ]
+    dead = heartbeat("host-0", age=120)  # first by id, but its heartbeat stopped
+    for written in (behind, current, dead):
+        write_heartbeat(store, written)
+
+    workspace = run_cli("workspace", "--store", store.url, "-o", str(tmp_path / "w.yaml"))
+    assert workspace.returncode == 0
+    text = (tmp_path / "w.yaml").read_text()
+    assert text.count("grpc_server") == 2
+    assert '"host-b"' in text and "port: 4301" in text and "port: 4302" in text
+    assert "host-0" not in text and "host-a" not in text  # dead; behind the recorded version
+
+    shown = run_cli("status", "--store", store.url).stdout
+    assert (
+        "host host-0 at host-0:4270: stale" in shown
+        and "host host-b at host-b:4270: alive" in shown
+    )
+    assert [line.split()[:2] for line in shown.splitlines() if line.startswith("etl ")] == [
+        ["etl", "v2"],
+        ["etl", "v2"],
+        ["etl", "v2"],
+    ]
+    data = json.loads(run_cli("status", "--store", store.url, "--json").stdout)
+    assert {loc["name"]: loc["endpoint"] for loc in data["locations"]} == {
+        "etl": "host-b:4301",
+        "reports": "host-b:4302",
+    }
