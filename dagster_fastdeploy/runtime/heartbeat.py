@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from dagster_fastdeploy.errors import FastDeployError
 from dagster_fastdeploy.runtime.log import log_event
@@ -47,7 +47,7 @@ class Heartbeat:
         host_id: str,
         control: str,
         tls: bool,
-        selection: dict[str, object],
+        selection: dict[str, Any],
         locations: Callable[[], list[ServedLocation]],
         interval: float = 10.0,
     ):
@@ -58,28 +58,17 @@ class Heartbeat:
         self.host_id = host_id
         self.interval = interval
         self._locations = locations
-        self._template = dict(
-            host_id=host_id,
-            deployment=deployment,
-            control=control,
-            tls=tls,
-            hostname=os.uname().nodename,
-            pid=os.getpid(),
-            package_version=__version__,
-            started_at=datetime.now(timezone.utc).isoformat(),
-            interval=interval,
-            selection=selection,
-        )
+        self.control = control
+        self.tls = tls
+        self.selection = selection
+        self.started_at = datetime.now(timezone.utc).isoformat()
+        self.package_version = __version__
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-
-    def beat_soon(self) -> None:
-        """Write a heartbeat now (after a switch) rather than at the next interval."""
-        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -92,8 +81,17 @@ class Heartbeat:
 
     def beat(self) -> HostHeartbeat:
         heartbeat = HostHeartbeat(
-            **self._template,  # type: ignore[arg-type]
+            host_id=self.host_id,
+            deployment=self.deployment,
+            control=self.control,
+            tls=self.tls,
+            hostname=os.uname().nodename,
+            pid=os.getpid(),
+            package_version=self.package_version,
+            started_at=self.started_at,
             heartbeat_at=datetime.now(timezone.utc).isoformat(),
+            interval=self.interval,
+            selection=self.selection,
             locations=self._locations(),
         )
         write_heartbeat(self.store, heartbeat)
