@@ -46,14 +46,20 @@ class VersionState(str, Enum):
 
 @dataclass
 class LoadError:
-    """Why a version did not serve: the user's exception, its file and line (None when no user
-    file is involved) and traceback; or what the host knows of a crash or a refusal."""
+    """Why a version did not serve: the user's exception, its file (the path in the user's
+    project, e.g. src/my_project/assets.py), line and offending line of code (None when no user
+    file is involved), and a traceback of the user's frames only; or what the host knows of a
+    crash or a refusal. `materialized_file` is the copy the code server ran, `full_traceback`
+    keeps every frame (Dagster's, importlib's) for a bug report."""
 
     message: str
     type: str | None = None
     file: str | None = None
     line: int | None = None
     traceback: str | None = None
+    code: str | None = None
+    materialized_file: str | None = None
+    full_traceback: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | str) -> LoadError:
@@ -67,6 +73,22 @@ class LoadError:
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
+
+    @property
+    def headline(self) -> str:
+        """`src/pkg/assets.py:41: SyntaxError: invalid syntax` (file:line, as editors link it)."""
+        where = f"{self.file}:{self.line}: " if self.file else ""
+        what = f"{self.type}: {self.message}" if self.type else self.message
+        return where + what
+
+    def readable(self, indent: str = "  ") -> str:
+        """What a person reads: the headline, the offending line, the user's traceback."""
+        lines = [self.headline]
+        if self.code:
+            lines.append(f"{indent}{self.code}")
+        if self.traceback:
+            lines += [f"{indent}{line}" for line in self.traceback.rstrip().splitlines()]
+        return "\n".join(lines)
 
 
 @dataclass

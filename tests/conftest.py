@@ -27,6 +27,8 @@ def shared_caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     os.environ["PEX_ROOT"] = str(root / "pex_root")
     os.environ["DAGSTER_FASTDEPLOY_CACHE"] = str(root / "fastdeploy_cache")
+    # where running hosts announce themselves: never the real ~/.dagster-fastdeploy
+    os.environ["DAGSTER_FASTDEPLOY_HOME"] = str(tmp_path_factory.mktemp("fastdeploy-home"))
     return root
 
 

@@ -146,16 +146,42 @@ def dev(tmp_path_factory: pytest.TempPathFactory, example_project_dir: Path, hos
         ui_port,
     )  # fmt: skip
     yield session
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    if proc.poll() is None:  # a test failed before the last one stopped dev
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+LOCATION_ERRORS = """{ workspaceOrError { ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on PythonError { message stack } } } } } }"""
 
 
 def test_a_first_version_that_fails_is_reported_as_serving_nothing(dev: DevSession) -> None:
     failed = dev.out.wait_for("✗", timeout=600)
     assert "v1 failed" in failed and "nothing serves it yet" in failed
     assert "still serving" not in failed
-    assert "not_written_yet" in failed
+    # the user's file (its path in the project), line, the offending line; their frames only
+    headline = "src/example_project/definitions.py:1: ModuleNotFoundError"
+    assert headline in failed and MISSING_MODULE_LINE.strip() in failed
+    assert "site-packages" not in failed and "/sources/source-" not in failed
+
+
+def test_the_ui_shows_the_users_error_on_the_location(dev: DevSession) -> None:
+    """The location's endpoint answers as a Dagster code server whose code failed to load."""
+
+    def location_error() -> dict[str, Any] | None:
+        data = graphql(dev.url, LOCATION_ERRORS)["data"]["workspaceOrError"]
+        (entry,) = [e for e in data["locationEntries"] if e["name"] == LOCATION]
+        return entry["locationOrLoadError"]
+
+    error = wait_until(location_error, 180, "the UI shows no error on the location")
+    assert error["__typename"] == "PythonError", error
+    assert "ModuleNotFoundError" in error["message"] and "not_written_yet" in error["message"]
+    stack = "".join(error["stack"])
+    assert "src/example_project/definitions.py" in stack and "site-packages" not in stack
 
 
 def test_the_fix_serves_and_the_ui_shows_its_assets(dev: DevSession) -> None:
@@ -210,9 +236,11 @@ def test_an_edit_is_live_in_the_ui_without_a_reload(dev: DevSession) -> None:
 
 
 def test_a_syntax_error_keeps_the_previous_version_serving(dev: DevSession) -> None:
-    dev.project.break_syntax()
+    line = dev.project.break_syntax()
     failed = dev.out.wait_for("✗", timeout=300)
     assert "v4 failed" in failed and "still serving v3" in failed
+    assert f"src/example_project/assets.py:{line}: SyntaxError" in failed
+    assert "def broken(:" in failed and "site-packages" not in failed
     assert "added_in_dev" in graphql_asset_keys(dev.url)
 
 

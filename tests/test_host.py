@@ -161,6 +161,7 @@ def test_a_syntax_error_keeps_the_old_version_serving_and_status_shows_file_and_
     assert entry["state"] == "failed" and entry["version"] == bad.version
     assert entry["serving_version"] == good.version
     assert entry["error"]["line"] == line
+    assert entry["error"]["file"] == "src/example_project/assets.py"
     readable = run_cli("status", "--server", host.address).stdout
     assert f"assets.py:{line}" in readable and "SyntaxError" in readable
 
@@ -173,10 +174,24 @@ def test_deploy_command_exits_non_zero_when_the_new_version_fails(
     ok = run_cli("deploy", str(project_copy.root), "--store", file_store.url,
                  "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    project_copy.break_syntax()
+    # not a terminal: one line per step on stderr
+    steps = [line for line in ok.stderr.splitlines() if line.startswith("[")]
+    assert any("Building example_project" in step for step in steps), ok.stderr
+    assert any("Uploading deps-" in step and "MB to send" in step for step in steps), ok.stderr
+    line = project_copy.break_syntax()
     broken = run_cli("deploy", str(project_copy.root), "--store", file_store.url,
                      "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
     assert broken.returncode != 0
+    # the user's file and line, the offending code, their frames only; v1 still serves
+    assert f"src/example_project/assets.py:{line}: SyntaxError" in broken.stdout
+    assert "def broken(:" in broken.stdout and "site-packages" not in broken.stdout
+    assert "keeps serving v1" in broken.stderr
+    as_json = run_cli("deploy", str(project_copy.root), "--store", file_store.url, "--json",
+                      "--server", host.address, "--timeout", "600", check=False)  # fmt: skip
+    assert not [line for line in as_json.stderr.splitlines() if line.startswith("[")]
+    error = json.loads(as_json.stdout)["error"]  # stdout is the JSON, nothing else
+    assert error["file"] == "src/example_project/assets.py" and error["line"] == line
+    assert error["materialized_file"].endswith("/example_project/assets.py")
     with host.client() as control:
         (entry,) = control.status().locations
     assert entry.state == "failed" and entry.serving_version == 1

@@ -110,11 +110,17 @@ def test_a_load_failure_reports_the_users_file_and_line(
     process.process.wait(60)
     assert process.process.returncode == 1
     error = failure.value.error
-    assert error.file.endswith("example_project/definitions.py")
+    # the user's own file, as a path in their project (not the materialized copy)
+    assert error.file == "src/example_project/definitions.py"
+    assert error.materialized_file.endswith("/example_project/definitions.py")
     assert error.line == line
     if error_type:
         assert error.type == error_type
-    assert "definitions.py" in error.traceback
+        assert line_text is not None and error.code.startswith(line_text)
+    # the user's frames only: none of Dagster's, importlib's or the loader's
+    assert 'File "src/example_project/definitions.py", line' in error.traceback
+    assert "site-packages" not in error.traceback and "importlib" not in error.traceback
+    assert "site-packages" in error.full_traceback
 
 
 @pytest.mark.faults

@@ -9,6 +9,7 @@ as it was; the next deploy uploads what is still missing.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -97,6 +98,17 @@ def _upload(
     return store.upload_blob(name, path, progress=progress, verify=verify)
 
 
+def _telling(say: Callable[[str], None], progress_for: UploadProgress | None) -> UploadProgress:
+    """An upload progress callback that first says how much will be sent."""
+
+    def progress_for_blob(name: str, size: int) -> Progress | None:
+        if size:
+            say(f"Uploading {name[:24]}… ({size / 1e6:.1f} MB to send)")
+        return progress_for(name, size) if progress_for else None
+
+    return progress_for_blob
+
+
 def deploy_project(
     project_dir: Path,
     store: Store,
@@ -109,17 +121,20 @@ def deploy_project(
     out_dir: Path | None = None,
     verify: bool = False,
     config: ProjectConfig | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> DeployResult:
     """Deploy `project_dir` as a new version of its code location (see the module docstring).
     With `server`, the host's answer is in `.rollout`; a failed rollout is returned, not
     raised (the record is written; the host keeps serving the version it had). The build goes
     to `out_dir` (default: the project's dist/fastdeploy). With `verify`, blobs the store
     already has are read back and checked, and damaged chunks replaced. `config` is the project
-    already read (one location of a dagster_cloud.yaml, see deploy_locations.py)."""
+    already read (one location of a dagster_cloud.yaml, see deploy_locations.py). `progress`
+    is told each step as it starts (building, uploading, and the host's rollout steps)."""
     from dagster_fastdeploy.actions.provenance import deployed_by
     from dagster_fastdeploy.builder import build_project, deps_index_entry
     from dagster_fastdeploy.config import load_project
 
+    say = progress or (lambda _: None)
     clock = _Clock()
     check_name("deployment", deployment)
     project = config or load_project(project_dir)
@@ -128,13 +143,16 @@ def deploy_project(
     clock.lap("connect")
 
     known_deps = _remembering(store)
-    result = build_project(project.root, out_dir=out_dir, known_deps=known_deps, config=project)
+    say(f"Building {location}")
+    result = build_project(
+        project.root, out_dir=out_dir, known_deps=known_deps, config=project, progress=say
+    )
     manifest = result.manifest
     deps, source = manifest.deps, manifest.source
     if result.deps_path is None and not store.blob_complete(deps.name, verify=verify):
         # the store's deps index names a deps.pex the store no longer has whole (gc, or a
         # damaged chunk a host moved aside): build it here, so the upload puts back what is gone
-        result = build_project(project.root, out_dir=out_dir, config=project)
+        result = build_project(project.root, out_dir=out_dir, config=project, progress=say)
         manifest = result.manifest
         deps, source = manifest.deps, manifest.source
     clock.lap("build")
@@ -144,7 +162,8 @@ def deploy_project(
     for name, path in [(deps.name, result.deps_path), (source.name, result.source_path)]:
         if path is None:
             continue
-        size = _upload(store, name, Path(path), progress_for, verify)
+        telling = _telling(say, progress_for) if progress else progress_for
+        size = _upload(store, name, Path(path), telling, verify)
         if size:
             uploaded.append(name)
             sent += size
@@ -174,7 +193,22 @@ def deploy_project(
 
     rollout = None
     if server:
-        rollout = roll_out_recorded(server, location, entry_written.version, token, rollout_timeout)
+        done = threading.Event()
+        watcher = None
+        if progress is not None:
+            from dagster_fastdeploy.actions.rollout_progress import watch_rollout
+
+            args = (server, location, entry_written.version, token, say, done)
+            watcher = threading.Thread(target=watch_rollout, args=args, daemon=True)
+            watcher.start()
+        try:
+            rollout = roll_out_recorded(
+                server, location, entry_written.version, token, rollout_timeout
+            )
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
         clock.lap("rollout")
 
     deps_moved = result.deps_built or deps.name in uploaded

@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -138,12 +138,15 @@ class DevLoop:
         options: DevOptions,
         echo: Callable[[str], None],
         project: ProjectConfig | None = None,
+        progress: Callable[[], AbstractContextManager[Any]] | None = None,
     ):
         from dagster_fastdeploy.config import load_project
         from dagster_fastdeploy.store import open_store
 
         self.options = options
         self.echo = echo
+        # a deploy's steps as they happen: commands.progress.step_progress (say, upload_bar)
+        self.progress = progress
         self.project = project or load_project(options.project_dir)
         self.location = self.project.location_name
         self.sources = _source_dirs(self.project)
@@ -191,15 +194,18 @@ class DevLoop:
 
         start = time.perf_counter()
         try:
-            result = deploy_project(
-                self.project.root,
-                self.store,
-                deployment=self.options.deployment,
-                location=self.location,
-                server=self.server,
-                out_dir=self.builds,
-                config=self.project,
-            )
+            with self.progress() if self.progress else nullcontext() as steps:
+                result = deploy_project(
+                    self.project.root,
+                    self.store,
+                    deployment=self.options.deployment,
+                    location=self.location,
+                    server=self.server,
+                    out_dir=self.builds,
+                    config=self.project,
+                    progress=steps.say if steps else None,
+                    progress_for=steps.upload_bar if steps else None,
+                )
         except FastDeployError as e:
             self.echo(f"✗ {self.location}: {e}")
             return None
@@ -234,9 +240,7 @@ class DevLoop:
         error = rollout.error if rollout else None
         lines = [f"✗ {self.location} v{version} failed in {seconds:.2f}s; {still}."]
         if error:
-            lines.append(f"  {error.type or 'Error'}: {error.message}")
-            if error.traceback:
-                lines.append(error.traceback.rstrip())
+            lines.append("  " + error.readable(indent="    "))
         return "\n".join(lines)
 
     def _newest_build(self) -> set[str]:
@@ -313,11 +317,10 @@ class DevLoop:
                 endpoints[loop.location] = endpoint = loop.first_endpoint()
                 self.echo(f"{loop.location}: Dagster gRPC endpoint {endpoint}")
             workspace = self.write_workspace(endpoints)
+            services: AbstractContextManager[None] = nullcontext()
             if o.ui:
                 home = dagster_home(o.dagster_home, o.data_dir)
                 services = dagster_services(workspace, home, o.ui_port, logs, self.echo)
-            else:
-                services = _nothing()
             with services:
                 self.echo(f"watching {o.project_dir} for changes (Ctrl-C stops everything)")
                 for changed in self.changes():
@@ -337,22 +340,20 @@ def _source_dirs(project: ProjectConfig) -> list[Path]:
     return [project.root, *local]
 
 
-def _nothing() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
-
-
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # so that `kill` stops everything, as Ctrl-C does
 
 
-def run_dev(options: DevOptions, echo: Callable[[str], None]) -> None:
+def run_dev(
+    options: DevOptions,
+    echo: Callable[[str], None],
+    progress: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> None:
     from dagster_fastdeploy.config_locations import load_locations
 
     # every location of the directory's dagster_cloud.yaml (or its one project), checked first
     loop, *others = [
-        DevLoop(options, echo, project) for project in load_locations(options.project_dir)
+        DevLoop(options, echo, project, progress) for project in load_locations(options.project_dir)
     ]
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)

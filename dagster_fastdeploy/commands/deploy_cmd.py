@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
 
 import click
 
@@ -17,6 +13,7 @@ from dagster_fastdeploy.commands.options import (
     json_option,
     store_options,
 )
+from dagster_fastdeploy.commands.progress import step_progress
 from dagster_fastdeploy.errors import HostError
 from dagster_fastdeploy.host_api import (
     DeployResult,
@@ -25,8 +22,6 @@ from dagster_fastdeploy.host_api import (
     VersionState,
 )
 
-PROGRESS_BAR_OVER = 4 * 1024 * 1024  # bytes: smaller uploads finish before a bar helps
-
 
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -34,33 +29,6 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
-
-
-@contextmanager
-def upload_progress() -> Iterator[Callable[[str, int], Any] | None]:
-    """A rich progress bar for uploads over a few MB, on a terminal only."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-    bar = Progress(
-        *Progress.get_default_columns(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-
-    def progress_for(name: str, size: int) -> Callable[[int, int], None] | None:
-        if size < PROGRESS_BAR_OVER:
-            return None
-        task = bar.add_task(f"upload {name[:20]}…", total=size)
-        return lambda done, total: bar.update(task, completed=done)
-
-    with bar:
-        yield progress_for
 
 
 def _rollout_lines(server: str, rollout: LocationStatus | None) -> list[str]:
@@ -73,7 +41,7 @@ def _rollout_lines(server: str, rollout: LocationStatus | None) -> list[str]:
         line += f" at {rollout.endpoint}"
     lines = [line]
     if rollout.error:
-        lines.append(f"  error: {rollout.error.message}")
+        lines.append("  error: " + rollout.error.readable(indent="    "))
     return lines
 
 
@@ -95,10 +63,12 @@ def _finish(
             "command again with --server once the host answers)"
         )
     if server and result.state is not VersionState.SERVING:
+        serving = result.rollout.serving_version if result.rollout else None
+        still = f"keeps serving v{serving}" if serving else "serves nothing for this location yet"
         raise HostError(
             f"the host at {server} did not start serving {result.location} version "
             f"{result.version} (state: {result.state}); the version is recorded and the "
-            "host keeps serving the one it had. See the error above and the host's log."
+            f"host {still}. See the error above and the host's log."
         )
 
 
@@ -145,7 +115,7 @@ def deploy(
 
     token = read_token(token_file)
     store = open_store(store_url, endpoint_url=endpoint_url)
-    with upload_progress() as progress_for:
+    with step_progress(as_json) as progress:
         results = deploy_locations(
             project_dir,
             store,
@@ -153,9 +123,10 @@ def deploy(
             deployment=deployment,
             server=server,
             token=token,
-            progress_for=progress_for,
+            progress_for=progress.upload_bar,
             rollout_timeout=timeout,
             verify=verify,
+            progress=progress.say,
         )
     if len(results) == 1:
         result = results[0]
@@ -174,7 +145,8 @@ def deploy(
         names = ", ".join(f"{r.location} v{r.version} ({r.state})" for r in failed)
         raise HostError(
             f"the host at {server} did not start serving {names}; those versions are recorded "
-            "and the host keeps serving the ones it had. See the errors above and the host's log."
+            "and the host keeps serving what it served before, if anything. See the errors "
+            "above and the host's log."
         )
 
 

@@ -70,4 +70,6 @@ def dev(
         endpoint_url=endpoint_url,
         dagster_home=dagster_home,
     )
-    run_dev(options, lambda line: click.echo(line))
+    from dagster_fastdeploy.commands.progress import step_progress
+
+    run_dev(options, lambda line: click.echo(line), step_progress)

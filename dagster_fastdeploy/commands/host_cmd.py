@@ -16,7 +16,7 @@ from dagster_fastdeploy.commands.options import (
     tls_ca_option,
     token_file_option,
 )
-from dagster_fastdeploy.host_api import DEFAULT_CONTROL_PORT
+from dagster_fastdeploy.host_api import DEFAULT_CONTROL_ADDRESS, DEFAULT_CONTROL_PORT
 
 if TYPE_CHECKING:
     from dagster_fastdeploy.actions.fleet import FleetStatus
@@ -141,6 +141,18 @@ def serve(
     )
 
 
+FOUND_HOST_HELP = (
+    "The warm host's control API (default: the one host running on this machine, found by the "
+    f"file it announces itself with, else {DEFAULT_CONTROL_ADDRESS})."
+)
+
+
+def _server(server: str | None) -> str:
+    from dagster_fastdeploy.runtime.announce import the_running_host
+
+    return server or the_running_host(DEFAULT_CONTROL_ADDRESS)
+
+
 def ask_the_store(store_url: str, endpoint_url: str | None, deployment: str) -> FleetStatus:
     from dagster_fastdeploy.actions.fleet import fleet_status
     from dagster_fastdeploy.store import open_store
@@ -149,7 +161,7 @@ def ask_the_store(store_url: str, endpoint_url: str | None, deployment: str) -> 
 
 
 @click.command()
-@server_option()
+@server_option(None, FOUND_HOST_HELP)
 @token_file_option()
 @tls_ca_option
 @click.option(
@@ -161,7 +173,7 @@ def ask_the_store(store_url: str, endpoint_url: str | None, deployment: str) -> 
 @deployment_option()
 @json_option
 def status(
-    server: str,
+    server: str | None,
     token_file: Path | None,
     tls_ca: Path | None,
     store_url: str | None,
@@ -179,7 +191,7 @@ def status(
         fleet = ask_the_store(store_url, endpoint_url, deployment)
         click.echo(json.dumps(fleet.to_json(), indent=2) if as_json else format_fleet(fleet))
         return
-    with ControlClient(server, token=read_token(token_file), ca_file=tls_ca) as client:
+    with ControlClient(_server(server), token=read_token(token_file), ca_file=tls_ca) as client:
         answer = client.status()
     if as_json:
         data = answer.to_json()
@@ -217,52 +229,92 @@ def format_status(locations: list[LocationStatus]) -> str:
     for loc in locations:
         error = loc.error
         if error:
-            where = f"{error.file}:{error.line}: " if error.file else ""
-            lines.append(f"\n{loc.name} v{loc.version} failed: {where}{error.message}")
-            if error.traceback:
-                lines.append(error.traceback.rstrip())
+            serving = f"v{loc.serving_version}" if loc.serving_version else "nothing"
+            lines.append(f"\n{loc.name} v{loc.version} failed (serving {serving}):")
+            lines.append("  " + error.readable(indent="    "))
     return "\n".join(lines)
 
 
 @click.command()
-@server_option()
+@server_option(None, FOUND_HOST_HELP)
 @token_file_option()
 @tls_ca_option
 @click.option(
     "--store",
     "store_url",
-    help="Every alive host's locations, from the store's registry (a multi-host workspace).",
+    help="Every alive host's locations, from the store's registry (a multi-host workspace); "
+    "with --local, the store to materialize from (default: the local file store).",
 )
 @click.option("--endpoint-url", help="S3-compatible endpoint, with --store.")
 @deployment_option()
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout."
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    help="No host: entries with which `dagster dev` starts each location's code server itself, "
+    "in the environment materialized from its current deps.pex + source.pex.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --local: where environments are materialized (default: a host's, "
+    "~/.dagster-fastdeploy/host).",
+)
+@click.option(
+    "--location", "locations", multiple=True, help="With --local: only this location (repeatable)."
+)
 def workspace(
-    server: str,
+    server: str | None,
     token_file: Path | None,
     tls_ca: Path | None,
     store_url: str | None,
     endpoint_url: str | None,
     deployment: str,
     output: Path | None,
+    local: bool,
+    data_dir: Path | None,
+    locations: tuple[str, ...],
 ) -> None:
     """A workspace.yaml with a grpc_server entry per location, for `dagster dev -w`, or for the
-    Dagster webserver and daemon of a multi-host setup (--store)."""
+    Dagster webserver and daemon of a multi-host setup (--store); with --local, entries that
+    need no host at all."""
     from dagster_fastdeploy.actions.workspace import workspace_yaml
     from dagster_fastdeploy.runtime.control_client import ControlClient
     from dagster_fastdeploy.runtime.control_token import read_token
 
+    if local:
+        from dagster_fastdeploy.actions.local_workspace import (
+            local_locations,
+            local_workspace_yaml,
+        )
+        from dagster_fastdeploy.runtime.announce import fastdeploy_home
+        from dagster_fastdeploy.store import open_store
+
+        found = local_locations(
+            open_store(store_url, endpoint_url=endpoint_url),
+            deployment,
+            (data_dir or fastdeploy_home() / "host").resolve(),
+            list(locations) or None,
+            say=lambda line: click.echo(line, err=True),
+        )
+        _write(local_workspace_yaml(found), output, len(found))
+        return
     if store_url is not None:
         from dagster_fastdeploy.actions.fleet import workspace_entries
 
-        locations = workspace_entries(ask_the_store(store_url, endpoint_url, deployment))
+        entries = workspace_entries(ask_the_store(store_url, endpoint_url, deployment))
     else:
-        with ControlClient(server, token=read_token(token_file), ca_file=tls_ca) as client:
-            locations = client.status().locations
-    text = workspace_yaml(locations)
+        with ControlClient(_server(server), token=read_token(token_file), ca_file=tls_ca) as c:
+            entries = c.status().locations
+    _write(workspace_yaml(entries), output, len(entries))
+
+
+def _write(text: str, output: Path | None, count: int) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text)
-        click.echo(f"Wrote {output} ({len(locations)} locations)", err=True)
+        click.echo(f"Wrote {output} ({count} locations)", err=True)

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from dagster_fastdeploy.errors import HostError
+from dagster_fastdeploy.runtime.load_error_answers import LoadErrorAnswers
 
 UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 # Metadata that belongs to the transport, not to the call.
@@ -62,6 +63,7 @@ class StableEndpoint(grpc.GenericRpcHandler):
         self.host = host
         self.port = port
         self._backend: Backend | None = None
+        self._load_error: LoadErrorAnswers | None = None
         self._lock = threading.Lock()
         self._server = grpc.server(ThreadPoolExecutor(max_workers=max_workers), options=UNLIMITED)
         self._server.add_generic_rpc_handlers((self,))
@@ -85,7 +87,15 @@ class StableEndpoint(grpc.GenericRpcHandler):
             grpc.channel_ready_future(new.channel).result(timeout=10)
         with self._lock:
             old, self._backend = self._backend, new
+            self._load_error = None
         return old
+
+    def show_load_error(self, answers: LoadErrorAnswers) -> None:
+        """While no version serves, answer as a Dagster code server whose code failed to load
+        (see load_error_answers.py), so the webserver shows the user's error on the location."""
+        with self._lock:
+            if self._backend is None:
+                self._load_error = answers
 
     def detach(self) -> Backend | None:
         with self._lock:
@@ -107,14 +117,34 @@ class StableEndpoint(grpc.GenericRpcHandler):
 
         return grpc.stream_stream_rpc_method_handler(forward)
 
+    def _answer_load_error(
+        self,
+        answers: LoadErrorAnswers,
+        method: str,
+        requests: Iterator[bytes],
+        context: grpc.ServicerContext,
+    ) -> Iterator[bytes]:
+        request = next(iter(requests), b"")
+        replies = answers.answer(method, request)
+        if replies is None:
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"location {self.location!r} failed to load: {answers.message}",
+            )
+            return
+        yield from replies
+
     def _forward(
         self, method: str, requests: Iterator[bytes], context: grpc.ServicerContext
     ) -> Iterator[bytes]:
         with self._lock:
-            backend = self._backend
+            backend, load_error = self._backend, self._load_error
             if backend is not None:
                 backend.acquire()
         if backend is None:
+            if load_error is not None:
+                yield from self._answer_load_error(load_error, method, requests, context)
+                return
             context.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 f"location {self.location!r} has no version serving yet",

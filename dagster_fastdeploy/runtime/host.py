@@ -30,6 +30,7 @@ from dagster_fastdeploy.runtime.disk_gc import DiskGC, environment_names
 from dagster_fastdeploy.runtime.endpoint import StableEndpoint
 from dagster_fastdeploy.runtime.environments import Environments
 from dagster_fastdeploy.runtime.last_served import LastServed, fallback_candidates
+from dagster_fastdeploy.runtime.load_error_answers import LoadErrorAnswers
 from dagster_fastdeploy.runtime.location import LocationState
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 from dagster_fastdeploy.runtime.ports import LocationPorts
@@ -297,6 +298,8 @@ class Host:
         fallback: bool = False,
     ) -> None:
         timings: dict[str, float] = {}
+        with self._lock:  # filled step by step: `status` shows how far the rollout got
+            state.timings[entry.version] = timings
         started = time.perf_counter()
         names = environment_names(entry.pex_tag)
         self.disk.hold(names)
@@ -411,6 +414,8 @@ class Host:
     ) -> None:
         with self._lock:
             state.failed[entry.version] = error
+            if state.serving is None:  # the UI shows the user's error on the location
+                state.endpoint.show_load_error(LoadErrorAnswers.for_error(error, entry.version))
         log_event(
             "rollout.failed",
             location=state.name,

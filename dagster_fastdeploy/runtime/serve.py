@@ -6,9 +6,11 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_fastdeploy.runtime.announce import AnnouncedHost, announce, local_address
 from dagster_fastdeploy.runtime.control_token import read_token
 from dagster_fastdeploy.runtime.disk_gc import DEFAULT_KEEP_UNUSED_FOR, DEFAULT_RETAIN_VERSIONS
 from dagster_fastdeploy.runtime.log import configure_logging, log_event
@@ -129,10 +131,21 @@ def serve(options: ServeOptions) -> None:
     )
     host.start()
     heartbeat.start()
+    announced = announce(
+        AnnouncedHost(
+            address=local_address(options.host, control.port),
+            pid=os.getpid(),
+            deployment=options.deployment,
+            store=store.url,
+            data_dir=str(options.data_dir),
+            started_at=time.time(),
+        )
+    )
     try:
         while not stop.wait(0.5):
             pass
     finally:
+        announced.unlink(missing_ok=True)
         log_event("host.stopping")
         heartbeat.stop()
         if health is not None:

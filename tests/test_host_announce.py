@@ -1,0 +1,47 @@
+"""A running host announces its control address; `status` and `workspace` find it without
+`--server` (the session's DAGSTER_FASTDEPLOY_HOME is a tmp dir, see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures_runtime import VENV_BIN
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(VENV_BIN / "dagster-fastdeploy"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def hosts_dir() -> Path:
+    return Path(os.environ["DAGSTER_FASTDEPLOY_HOME"]) / "hosts"
+
+
+def test_status_and_workspace_find_the_one_running_host(file_store: Any, start_host: Any) -> None:
+    host = start_host(file_store)
+    (announced,) = [json.loads(p.read_text()) for p in hosts_dir().glob("*.json")]
+    assert announced["address"] == host.address and announced["store"] == file_store.url
+
+    # a file left by a host killed with -9 (its pid is gone) is ignored, and removed
+    stale = hosts_dir() / "999999999.json"
+    stale.write_text(json.dumps({**announced, "pid": 999999999, "address": "127.0.0.1:1"}))
+
+    status = cli("status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["locations"] == []
+    assert cli("workspace").stdout == "load_from: []\n"
+    assert not stale.exists()
+
+    second = start_host(file_store)
+    several = cli("status")
+    assert several.returncode != 0
+    assert "--server" in several.stderr
+    assert host.address in several.stderr and second.address in several.stderr
+
+    host.stop()
+    second.stop()
+    assert list(hosts_dir().glob("*.json")) == []  # each removed its file on exit
