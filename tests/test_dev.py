@@ -244,6 +244,16 @@ def test_a_syntax_error_keeps_the_previous_version_serving(dev: DevSession) -> N
     assert "added_in_dev" in graphql_asset_keys(dev.url)
 
 
+def test_status_finds_devs_host_without_server(dev: DevSession) -> None:
+    import json
+
+    from tests.test_host import run_cli
+
+    (entry,) = json.loads(run_cli("status", "--json").stdout)["locations"]
+    assert entry["name"] == LOCATION and entry["serving_version"] == 3
+    assert entry["state"] == "failed" and entry["error"]["file"] == "src/example_project/assets.py"
+
+
 def test_dev_writes_no_build_into_the_project(dev: DevSession) -> None:
     assert not (dev.project.root / "dist").exists()
     builds = dev.data_dir / "builds" / LOCATION
