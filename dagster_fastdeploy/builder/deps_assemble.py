@@ -32,7 +32,7 @@ from dagster_fastdeploy.builder.pex_zip import dump_pex_info, pex_version
 from dagster_fastdeploy.builder.pins import Pin, canonical, canonical_text
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
-from dagster_fastdeploy.builder.wheel_download import download_wheels
+from dagster_fastdeploy.builder.wheel_download import download_wheels, self_contained
 from dagster_fastdeploy.builder.zip_blocks import (
     Item,
     NewFile,
@@ -152,10 +152,11 @@ def assemble_deps_pex(
         progress(f"{len(missing)} new of {len(found)} packages")
     started = time.perf_counter()
     downloaded: Path | None = work / "new-wheels"
-    if download_wheels(missing, declared, target, work / "new-wheels"):
+    fetched = download_wheels(missing, declared, target, work / "new-wheels")
+    if fetched and self_contained(work / "new-wheels"):
         seconds["deps_pex_downloaded"] = float(len(missing))
     else:
-        downloaded = None  # pex's pip fetches them
+        downloaded = None  # pex's pip fetches them (intransitive: no closure needed)
     seconds["deps_pex_download"] = time.perf_counter() - started
     started = time.perf_counter()
     build_deps_pex(

@@ -58,7 +58,10 @@ def build_deps_pex(
     if not build_sdists:
         args.append("--no-build")
     if pre_resolved is not None:
-        args += ["--pre-resolved-dists", str(pre_resolved)]
+        # pex checks that pre-resolved dists hold their own dependencies; an intransitive pin
+        # list (a few new pins of a lock) need not. PEX-INFO's ignore_errors is true for an
+        # intransitive build either way, so the bytes are the same.
+        args += ["--pre-resolved-dists", str(pre_resolved), "--ignore-errors"]
     if progress is not None:
         args.append("-v")  # pex then reports its steps (resolving, downloading, installing) live
     env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}

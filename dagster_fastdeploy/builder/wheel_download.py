@@ -141,3 +141,26 @@ def download_wheels(
             return all(pool.map(one, pins))
     except (OSError, ValueError, KeyError, IndexError):
         return False
+
+
+def self_contained(wheels: Path) -> bool:
+    """Whether every dependency the wheels in `wheels` declare (for this interpreter) is one of
+    them: pex builds from pre-resolved wheels only then; a few new pins of a lock that need
+    wheels of the old pins are left to pex's pip (intransitive)."""
+    import zipfile
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    names, needed = set(), set()
+    for wheel in wheels.glob("*.whl"):
+        names.add(canonicalize_name(wheel.name.split("-")[0]))
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            for line in archive.read(metadata).decode("utf-8", "replace").splitlines():
+                if line.startswith("Requires-Dist:"):
+                    requirement = Requirement(line.split(":", 1)[1].strip())
+                    marker = requirement.marker
+                    if marker is None or marker.evaluate({"extra": ""}):
+                        needed.add(canonicalize_name(requirement.name))
+    return needed <= names
