@@ -69,7 +69,7 @@ def write_atomically(path: Path, data: bytes | str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: Path, locked: bool = True) -> Iterator[Path | None]:
+def atomic_directory(target: Path) -> Iterator[Path | None]:
     """Yield an empty work directory to fill, or None when `target` already exists.
 
     A port of pex's `atomic_directory` (pex/atomic_directory.py): double-checked locking on an
@@ -78,16 +78,14 @@ def atomic_directory(target: Path, locked: bool = True) -> Iterator[Path | None]
     directory is removed and `target` is left as it was. If the rename finds `target` already
     there (a writer that does not share our lock won the race), the winner's copy is kept and
     ours removed, as pex does. Concurrent writers of one target wait for each other instead of
-    both doing the work; a crashed writer leaves at most a stale lock file.
-
-    `locked=False` (pex's unlocked AtomicDirectory) skips the lock, for entries so cheap that
-    two writers may both build one and the loser's copy is dropped.
+    both doing the work. A crashed writer leaves its work directory, which nobody's lock covers
+    any more: clean_stale_work_dirs removes it.
     """
     if target.exists():  # entries appear by one rename: one that exists is complete
         yield None
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target) if locked else contextlib.nullcontext():
+    with _lock(target):
         if target.exists():
             yield None
             return
@@ -104,7 +102,27 @@ def atomic_directory(target: Path, locked: bool = True) -> Iterator[Path | None]
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _lock(target: Path) -> contextlib.AbstractContextManager[object]:
+def clean_stale_work_dirs(directory: Path) -> list[str]:
+    """Remove the work directories crashed writers left in `directory` (a writer's lock is
+    released when its process dies, so a work directory whose target's lock can be taken has no
+    writer); the ones being written now are left alone. Returns the names removed."""
+    from filelock import Timeout
+
+    removed = []
+    for work in sorted(directory.glob(f"{TMP_PREFIX}*")):
+        target = work.name[len(TMP_PREFIX) :].rsplit(".", 1)[0]
+        if not work.is_dir() or not target:
+            continue
+        try:
+            with _lock(directory / target, timeout=0):
+                shutil.rmtree(work, ignore_errors=True)
+        except Timeout:
+            continue  # being written now
+        removed.append(work.name)
+    return removed
+
+
+def _lock(target: Path, timeout: float = -1) -> contextlib.AbstractContextManager[object]:
     from filelock import FileLock
 
-    return FileLock(str(target.parent / f".{target.name}.lck"))
+    return FileLock(str(target.parent / f".{target.name}.lck"), timeout=timeout)

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from dagster_fastdeploy.config import ProjectConfig, read_toml
 from dagster_fastdeploy.errors import BuildError, ConfigError
+from dagster_fastdeploy.local_files import write_atomically
 
 
 @dataclass
@@ -104,10 +105,7 @@ class _NormalizedMemo:
             return
         import json
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.known, sort_keys=True))
-        tmp.replace(self.path)
+        write_atomically(self.path, json.dumps(self.known, sort_keys=True))
 
 
 def normalize(line: str) -> str:

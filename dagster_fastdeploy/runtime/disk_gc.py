@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from dagster_fastdeploy.local_files import clean_stale_work_dirs, write_atomically
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 
 DEFAULT_RETAIN_VERSIONS = 5
 DEFAULT_KEEP_UNUSED_FOR = 600.0  # seconds an environment no version needs stays anyway
 _ENVIRONMENT = re.compile(r"(deps|source)-[0-9a-f]{64}")
-_WORK_DIR = re.compile(r"\.tmp-(deps|source)-[0-9a-f]{64}-(\d+)")
 
 
 def _alive(pid: int) -> bool:
@@ -90,13 +90,9 @@ class DiskGC:
             if not needed and self._lease.exists():  # keep what the last collect computed
                 with contextlib.suppress(OSError, ValueError):
                     names |= set(json.loads(self._lease.read_text()))
-        tmp = self._lease.with_name(f".{self._lease.name}.tmp")
         try:
-            self._leases.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(sorted(names)))
-            os.replace(tmp, self._lease)
+            write_atomically(self._lease, json.dumps(sorted(names)))
         except OSError as e:  # a full disk: collecting is what frees it, so go on
-            tmp.unlink(missing_ok=True)
             log_event("disk.lease_error", error=str(e))
         return names
 
@@ -121,15 +117,16 @@ class DiskGC:
         keep = own | self._leased()
         removed = []
         recent = time.time() - self.keep_unused_for
+        if (self.data_dir / "installed-wheels").is_dir():
+            clean_stale_work_dirs(self.data_dir / "installed-wheels")
         for kind in ("envs", "sources"):
             directory = self.data_dir / kind
             if not directory.is_dir():
                 continue
+            clean_stale_work_dirs(directory)  # what crashed writers left
             for path in directory.iterdir():
-                work = _WORK_DIR.fullmatch(path.name)
-                trash = path.name.startswith(".trash-")
-                if trash or (work and not _alive(int(work.group(2)))):
-                    shutil.rmtree(path, ignore_errors=True)  # a crashed writer's leftovers
+                if path.name.startswith(".trash-"):
+                    shutil.rmtree(path, ignore_errors=True)  # a crashed collector's leftovers
                 elif (
                     _ENVIRONMENT.fullmatch(path.name)
                     and path.name not in keep

@@ -11,11 +11,12 @@ error; `serving_version` says what serves meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import threading
 from pathlib import Path
 
+from dagster_fastdeploy.local_files import write_atomically
 from dagster_fastdeploy.store.records import DeploymentRecord, VersionEntry
 
 MAX_FALLBACKS = 3
@@ -47,12 +48,9 @@ class LastServed:
             if data.get(location) == version:
                 return
             data[location] = version
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-                os.replace(tmp, self.path)
-            except OSError:  # a full disk must not fail a rollout that already switched
-                tmp.unlink(missing_ok=True)
+            # a full disk must not fail a rollout that already switched
+            with contextlib.suppress(OSError):
+                write_atomically(self.path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def fallback_candidates(

@@ -10,6 +10,7 @@ import pytest
 from dagster_fastdeploy.local_files import (
     TMP_PREFIX,
     atomic_directory,
+    clean_stale_work_dirs,
     file_sha256,
     temp_file,
     write_atomically,
@@ -83,12 +84,16 @@ def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
     assert file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_an_unlocked_directory_needs_no_lock_file_and_drops_a_losing_copy(tmp_path: Path) -> None:
-    target = tmp_path / "bytecode"
-    with atomic_directory(target, locked=False) as work:
+def test_a_crashed_writers_work_directory_is_cleaned_but_not_one_being_written(
+    tmp_path: Path,
+) -> None:
+    crashed = tmp_path / f"{TMP_PREFIX}deps-abc.k3j2h1"  # its writer died: nobody holds the lock
+    crashed.mkdir()
+    (crashed / "half").write_text("half")
+    with atomic_directory(tmp_path / "deps-def") as work:
         assert work is not None
-        (work / "a.pyc").write_bytes(b"ours")
-        target.mkdir()
-        (target / "a.pyc").write_bytes(b"theirs")
-    assert [p.name for p in tmp_path.iterdir()] == ["bytecode"]
-    assert (target / "a.pyc").read_bytes() == b"theirs"
+        assert clean_stale_work_dirs(tmp_path) == [crashed.name]
+        assert work.is_dir()  # this writer holds its lock: left alone
+        (work / "payload").write_text("built")
+    assert not crashed.exists() and (tmp_path / "deps-def" / "payload").is_file()
+    assert clean_stale_work_dirs(tmp_path) == []
