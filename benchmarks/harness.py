@@ -233,12 +233,17 @@ def memory_of(pid: int) -> dict[str, int]:
 
 
 def disk_usage(path: Path) -> int:
+    """Bytes of the files under `path`, each file once (environments hardlink installed wheels)."""
     total = 0
+    seen: set[tuple[int, int]] = set()
     for root, _, files in os.walk(path):
         for f in files:
             p = Path(root) / f
             if not p.is_symlink():
-                total += p.stat().st_size
+                stat = p.stat()
+                if (stat.st_dev, stat.st_ino) not in seen:
+                    seen.add((stat.st_dev, stat.st_ino))
+                    total += stat.st_size
     return total
 
 

@@ -105,7 +105,8 @@ def markdown(result: dict[str, Any], chart: str, command: str) -> str:
         uploaded = data.get("bytes_uploaded")
         up = f"{uploaded / 1e6:.2f} MB" if uploaded is not None else ""
         if data.get("skipped"):
-            steps = f"not measured: {data['skipped']}"
+            reason = " ".join(str(data["skipped"]).split())  # one table row, whatever it said
+            steps = f"not measured: {reason[:300]}"
         lines.append(
             f"| `{name}` | {_fmt(data.get('median_s'))} | {_fmt(data.get('min_s'))} | "
             f"{_fmt(data.get('max_s'))} | {data.get('runs', 0)} | {up} | {steps} |"
