@@ -71,4 +71,4 @@ def test_a_change_the_layout_cannot_know_runs_the_backend(
     pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
     bumped = _files(project)
     assert len(runs) == 3
-    assert any(n == "example_project-0.2.0.dist-info/METADATA" for n, _, _ in bumped)
+    assert any(n == "dagster_fastdeploy_example-0.2.0.dist-info/METADATA" for n, _, _ in bumped)
