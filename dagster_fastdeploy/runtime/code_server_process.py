@@ -104,7 +104,8 @@ def launch_loader(
         log.close()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (run dirs and disk leases are named by their pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,7 +119,7 @@ def claim_run_dir(run: Path) -> Path:
     """`run/<pid>` for this host's code servers; dirs of hosts that are gone are removed."""
     run.mkdir(parents=True, exist_ok=True)
     for other in run.iterdir():
-        if other.name.isdigit() and not _alive(int(other.name)):
+        if other.name.isdigit() and not process_alive(int(other.name)):
             shutil.rmtree(other, ignore_errors=True)
     mine = run / str(os.getpid())
     shutil.rmtree(mine, ignore_errors=True)

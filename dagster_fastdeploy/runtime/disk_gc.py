@@ -25,21 +25,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dagster_fastdeploy.local_files import clean_stale_work_dirs, write_atomically
+from dagster_fastdeploy.runtime.code_server_process import process_alive
 from dagster_fastdeploy.runtime.log import log_event, log_exception
 
 DEFAULT_RETAIN_VERSIONS = 5
 DEFAULT_KEEP_UNUSED_FOR = 600.0  # seconds an environment no version needs stays anyway
 _ENVIRONMENT = re.compile(r"(deps|source)-[0-9a-f]{64}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class DiskGC:
@@ -101,7 +92,7 @@ class DiskGC:
         for lease in self._leases.glob("*.json"):
             if not lease.stem.isdigit():
                 continue
-            if not _alive(int(lease.stem)):
+            if not process_alive(int(lease.stem)):
                 lease.unlink(missing_ok=True)
                 continue
             try:
