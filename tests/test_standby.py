@@ -124,6 +124,27 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
     on_113 = deploy(host, new.version)
     assert on_113.dagster_version.startswith("1.13.")
     assert {"standby_start", "handover"} <= set(on_113.steps)
+    # The new environment's standby started inside the materialize step (as soon as its deps
+    # venv existed), with modules to preload (the previous environment's, when the new one has
+    # none remembered yet).
+    events = host.log()
+    starting = [
+        i
+        for i, e in enumerate(events)
+        if e.get("event") == "standby.starting" and e["environment"] != standby_112.environment
+    ]
+    materialized = [
+        i
+        for i, e in enumerate(events)
+        if e.get("event") == "rollout.step"
+        and e.get("step") == "materialize"
+        and e.get("version") == new.version
+    ]
+    assert starting and materialized and starting[0] < materialized[0]
+    remembered = json.loads(
+        (host.data_dir / "preload" / f"{standby_112.environment}.json").read_text()
+    )
+    assert remembered and events[starting[0]]["preload"] > 0
     wait_until_gone(on_112.code_server_pid)
     wait_until_gone(standby_112.pid)  # its environment serves nothing any more
     deadline = time.monotonic() + 60
