@@ -60,12 +60,10 @@ def local_address(bind_host: str, port: int) -> str:
 
 
 def _is_running_host(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    from dagster_fastdeploy.runtime.code_server_process import process_alive
+
+    if not process_alive(pid):
         return False
-    except PermissionError:
-        return True
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():  # a pid reused by another program is not our host
         try:
