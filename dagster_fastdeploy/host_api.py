@@ -44,6 +44,17 @@ class VersionState(str, Enum):
         return self.value
 
 
+def _our_error_types() -> set[str]:
+    from dagster_fastdeploy.errors import FastDeployError
+
+    found, todo = {"CodeServerError"}, [FastDeployError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
+
+
 @dataclass
 class LoadError:
     """Why a version did not serve: the user's exception, its file (the path in the user's
@@ -78,8 +89,9 @@ class LoadError:
     def headline(self) -> str:
         """`src/pkg/assets.py:41: SyntaxError: invalid syntax` (file:line, as editors link it)."""
         where = f"{self.file}:{self.line}: " if self.file else ""
-        what = f"{self.type}: {self.message}" if self.type else self.message
-        return where + what
+        # the user's exception is named as Python names it; our own messages stand alone
+        ours = self.type is None or self.type in _our_error_types()
+        return where + (self.message if ours else f"{self.type}: {self.message}")
 
     def readable(self, indent: str = "  ") -> str:
         """What a person reads: the headline, the offending line, the user's traceback."""

@@ -100,10 +100,3 @@ def the_running_host(default: str) -> str:
         listed = "\n".join(f"  {h.describe()}" for h in hosts)
         raise HostError(f"{len(hosts)} hosts run on this machine; pass --server:\n{listed}")
     return hosts[0].address
-
-
-def host_serving(store_url: str, deployment: str) -> str | None:
-    """The control address of the one running host that serves `deployment` from `store_url`
-    (what a `deploy` to that store can roll out to), if exactly one does."""
-    hosts = [h for h in running_hosts() if h.store == store_url and h.deployment == deployment]
-    return hosts[0].address if len(hosts) == 1 else None
