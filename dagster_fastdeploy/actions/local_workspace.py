@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from dagster_fastdeploy.errors import StoreError
+from dagster_fastdeploy.local_files import temp_file
 from dagster_fastdeploy.manifest import CodeTarget
 from dagster_fastdeploy.store.base import Store
 
@@ -36,17 +37,16 @@ class LocalLocation:
 def python_with_source(path: Path, python: Path, source_dir: Path, about: str) -> Path:
     """Write an executable script at `path` that runs `python` with `source_dir` first on
     PYTHONPATH."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    source = shlex.quote(str(source_dir))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(
-        "#!/bin/sh\n"
-        f"# {about}, written by `dagster-fastdeploy workspace --local`:\n"
-        "# the location's deps environment with its source on the path.\n"
-        f'PYTHONPATH={source}"${{PYTHONPATH:+:$PYTHONPATH}}" exec {shlex.quote(str(python))} "$@"\n'
-    )
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
+    source, interpreter = shlex.quote(str(source_dir)), shlex.quote(str(python))
+    with temp_file(path) as tmp:
+        tmp.write_text(
+            "#!/bin/sh\n"
+            f"# {about}, written by `dagster-fastdeploy workspace --local`:\n"
+            "# the location's deps environment with its source on the path.\n"
+            f'PYTHONPATH={source}"${{PYTHONPATH:+:$PYTHONPATH}}" exec {interpreter} "$@"\n'
+        )
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
     return path
 
 
