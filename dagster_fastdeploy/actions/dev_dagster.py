@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from dagster_fastdeploy.actions.dev_processes import child_process, http_ok, wait_for
-from dagster_fastdeploy.errors import ConfigError
+from dagster_fastdeploy.errors import ConfigError, HostError
 
 # A scratch instance: no first-run community dialog. Runs queue, and the daemon launches them.
 SCRATCH_INSTANCE = "nux:\n  enabled: false\n"
@@ -51,6 +52,34 @@ def daemon_args(workspace: Path) -> list[str]:
     return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)]
 
 
+# Create (or migrate) the instance's storages once, before the webserver and the daemon start:
+# both would otherwise create the same SQLite databases at the same moment, and alembic then
+# finds two heads in `alembic_version` ("Version table ... has more than one head present").
+PREPARE_INSTANCE = (
+    "from dagster import DagsterInstance\n"
+    "instance = DagsterInstance.get()\n"
+    "instance.run_storage, instance.event_log_storage, instance.schedule_storage\n"
+)
+
+
+def prepare_instance(env: dict[str, str], log: Path) -> None:
+    """Open the instance at env's DAGSTER_HOME once, so that its storages exist."""
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", PREPARE_INSTANCE],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=300,
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise HostError(
+            f"the Dagster instance at DAGSTER_HOME {env['DAGSTER_HOME']} does not open "
+            f"(check its dagster.yaml); {log}:\n{tail}"
+        )
+
+
 def missing_packages() -> list[str]:
     return [
         name
@@ -81,6 +110,7 @@ def dagster_services(
     url = f"http://127.0.0.1:{ui_port}"
     with ExitStack() as stack:
         web_log, daemon_log = logs / "webserver.log", logs / "daemon.log"
+        prepare_instance(env, web_log)
         web = stack.enter_context(child_process(webserver_args(workspace, ui_port), web_log, env))
         stack.enter_context(child_process(daemon_args(workspace), daemon_log, env))
         wait_for(
