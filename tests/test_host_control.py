@@ -25,10 +25,10 @@ def test_a_call_with_a_wrong_token_is_refused(
                       env={"DAGSTER_FASTDEPLOY_TOKEN": "s3cret-token"})  # fmt: skip
     with ControlClient(host.address, token="s3cret-token") as client:
         assert client.health().ok is True
-    for wrong in ("guess", ""):
+    for wrong, said in (("guess", "refused the token"), ("", "none was given")):
         with ControlClient(host.address, token=wrong) as client, pytest.raises(HostError) as e:
             client.status()
-        assert "refused the token" in str(e.value)
+        assert said in str(e.value)
 
 
 def test_status_and_workspace_send_the_token_from_token_file(
@@ -53,7 +53,7 @@ def test_status_and_workspace_send_the_token_from_token_file(
     for command in ("status", "workspace"):
         refused = cli(command)
         assert refused.returncode != 0
-        assert "refused the token" in refused.stderr and "--token-file" in refused.stderr
+        assert "none was given" in refused.stderr and "--token-file" in refused.stderr
 
 
 @pytest.mark.faults

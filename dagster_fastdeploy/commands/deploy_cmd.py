@@ -24,10 +24,12 @@ from dagster_fastdeploy.host_api import (
 
 
 def _size(n: int) -> str:
+    """Decimal units, as `build` prints them (a 109,958,674-byte deps.pex is 110.0 MB in both)."""
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
     return f"{n} B"
 
 

@@ -317,4 +317,4 @@ def _write(text: str, output: Path | None, count: int) -> None:
         click.echo(text, nl=False)
     else:
         output.write_text(text)
-        click.echo(f"Wrote {output} ({count} locations)", err=True)
+        click.echo(f"Wrote {output} ({count} location{'' if count == 1 else 's'})", err=True)

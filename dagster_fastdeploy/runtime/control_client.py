@@ -118,11 +118,11 @@ class ControlClient:
         try:
             raw = call(json.dumps(request).encode(), timeout=deadline, metadata=metadata)
         except grpc.RpcError as e:
-            raise _host_error(self.address, method, e) from None
+            raise _host_error(self.address, method, e, bool(self._token)) from None
         return json.loads(raw)
 
 
-def _host_error(address: str, method: str, e: Any) -> HostError:
+def _host_error(address: str, method: str, e: Any, token_sent: bool) -> HostError:
     import grpc
 
     code = e.code() if hasattr(e, "code") else None
@@ -131,6 +131,11 @@ def _host_error(address: str, method: str, e: Any) -> HostError:
         return HostError(
             f"no warm host answers at {address}: start one with `dagster-fastdeploy serve` "
             f"or pass the right --server HOST:PORT ({details})"
+        )
+    if code == grpc.StatusCode.UNAUTHENTICATED and not token_sent:
+        return HostError(
+            f"the host at {address} asks for a token and none was given: pass --token-file "
+            f"or set {TOKEN_ENV} to the host's token"
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return HostError(
