@@ -158,7 +158,9 @@ class DevLoop:
         self.builds = options.data_dir / "builds" / self.location
         self._watch: ProjectWatch | None = None
 
-    def host_args(self) -> list[str]:
+    def host_args(self, locations: list[str]) -> list[str]:
+        """`serve` for this session: only its own `locations`, not others an earlier session
+        left recorded in the same store and deployment."""
         o = self.options
         args = [
             sys.executable, "-m", "dagster_fastdeploy.cli", "serve",
@@ -167,6 +169,7 @@ class DevLoop:
             "--data-dir", str(o.data_dir),
             "--port", str(o.host_port),
             "--location-ports", o.location_ports,
+            "--locations", ",".join(locations),
         ]  # fmt: skip
         if o.endpoint_url:
             args += ["--endpoint-url", o.endpoint_url]
@@ -307,7 +310,7 @@ class DevLoop:
         logs = o.data_dir / "dev-logs"
         logs.mkdir(exist_ok=True)
         host_log = logs / "host.log"
-        with child_process(self.host_args(), host_log) as host:
+        with child_process(self.host_args([x.location for x in loops]), host_log) as host:
             wait_for(self.host_healthy, 60, f"the warm host on {self.server}", host, host_log)
             self.echo(f"warm host on {self.server} (store {o.store_url}, log {host_log})")
             self._watch = ProjectWatch(o.project_dir)
