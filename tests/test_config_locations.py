@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from dagster_fastdeploy.config import load_project
-from dagster_fastdeploy.config_locations import load_locations
+from dagster_fastdeploy.config.locations import load_locations
 from dagster_fastdeploy.errors import ConfigError
 
 PYPROJECT = """

@@ -21,7 +21,7 @@ def deploy_locations(
     """Deploy the locations at `directory`; `options` are deploy_project's (but `location`).
     Without a dagster_cloud.yaml listing locations, one `locations` name names the project's
     location, as `deploy --location` always did."""
-    from dagster_fastdeploy.config_locations import load_locations
+    from dagster_fastdeploy.config.locations import load_locations
 
     projects = load_locations(Path(directory), locations)
     return [

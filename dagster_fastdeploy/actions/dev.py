@@ -352,7 +352,7 @@ def run_dev(
     echo: Callable[[str], None],
     progress: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> None:
-    from dagster_fastdeploy.config_locations import load_locations
+    from dagster_fastdeploy.config.locations import load_locations
 
     # every location of the directory's dagster_cloud.yaml (or its one project), checked first
     loop, *others = [

@@ -1,6 +1,6 @@
 """The keys hatch itself reads from a build target's table, taken from hatchling's builder config
 class so the list follows hatchling: `[tool.hatch.build.targets.fastdeploy]` may hold them beside
-our own settings (config.py) without being reported as unknown."""
+our own settings (config/project.py) without being reported as unknown."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def build_locations(
     """Build the locations at `directory` (all, or those named in `locations`); `options` are
     build_project's. With one location this is build_project's result in a list. `warn` hears
     each configuration note once, before anything is built. `for_target` is `--for`."""
-    from dagster_fastdeploy.config_locations import load_locations, location_out_dirs
+    from dagster_fastdeploy.config.locations import load_locations, location_out_dirs
 
     projects = load_locations(Path(directory), locations, for_target)
     outs = location_out_dirs(projects, out_dir)

@@ -165,7 +165,7 @@ def build_project(
         step = time.perf_counter()
         declared = collect(config, target.helper_python)
         if config.for_target == "dagster-plus":
-            from dagster_fastdeploy.dagster_plus import check_requirements
+            from dagster_fastdeploy.builder.dagster_plus import check_requirements
 
             check_requirements(config.name, _names(declared.requirements))
         deps_hash = input_hash(config, target, declared)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster_fastdeploy.cloud_yaml import FILE_NAME, read_cloud_yaml
 from dagster_fastdeploy.config import ProjectConfig, load_project
+from dagster_fastdeploy.config.cloud_yaml import FILE_NAME, read_cloud_yaml
 from dagster_fastdeploy.errors import ConfigError
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster_fastdeploy.cloud_yaml import CloudLocation, entry_for, target_disagreement
+from dagster_fastdeploy.config.cloud_yaml import CloudLocation, entry_for, target_disagreement
 from dagster_fastdeploy.errors import ConfigError
 from dagster_fastdeploy.manifest import CodeTarget
 
@@ -62,7 +62,9 @@ class ProjectConfig:
     requirements_files: list[Path] = field(default_factory=list)
     preload: list[str] = field(default_factory=list)
     host_group: str | None = None
-    for_target: str | None = None  # "dagster-plus" (dagster_plus.py), else a fastdeploy host
+    for_target: str | None = (
+        None  # "dagster-plus" (builder/dagster_plus.py), else a fastdeploy host
+    )
     out_dir: Path | None = None
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
@@ -284,7 +286,7 @@ def _target_runtime(
     settings: _Settings, for_target: str | None
 ) -> tuple[str | None, str, list[str]]:
     """What the artifacts are for, and the Python and platforms that follow from it."""
-    from dagster_fastdeploy import dagster_plus
+    from dagster_fastdeploy.builder import dagster_plus
 
     for_target = dagster_plus.check_target(
         for_target or settings.get("for"), f"`{settings.key('for')}`"
