@@ -43,7 +43,7 @@ def check_wheel(wheel: Path) -> None:
         if missing or entry_points is None:
             raise SystemExit(f"{wheel.name} lacks {missing or 'entry_points.txt'}")
         text = zf.read(entry_points).decode()
-    for needed in ("dagster-fastdeploy = dagster_fastdeploy.cli:main", "[hatch]"):
+    for needed in ("dagster-fastdeploy = dagster_fastdeploy.cli:run", "[hatch]"):
         if needed not in text:
             raise SystemExit(f"{wheel.name}: entry_points.txt lacks {needed!r}")
 

@@ -121,12 +121,15 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
     # the same code on another deps.pex (dagster 1.13): a new environment, a new standby
     new_deps = project_copy.build().deps_path
     new = publish(file_store, "prod", LOCATION, new_deps, source, target)
+    # as on a host that never served this deps.pex (the data dir is shared by the session)
+    new_environment = new_deps.name.removesuffix(".pex")
+    (host.data_dir / "preload" / f"{new_environment}.json").unlink(missing_ok=True)
     on_113 = deploy(host, new.version)
     assert on_113.dagster_version.startswith("1.13.")
     assert {"standby_start", "handover"} <= set(on_113.steps)
     # The new environment's standby started inside the materialize step (as soon as its deps
-    # venv existed), with modules to preload (the previous environment's, when the new one has
-    # none remembered yet).
+    # venv existed); it inherits the previous environment's modules (the new one has none
+    # remembered yet) and imports them once the first code server is forked, not before.
     events = host.log()
     starting = [
         i
@@ -144,7 +147,8 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
     remembered = json.loads(
         (host.data_dir / "preload" / f"{standby_112.environment}.json").read_text()
     )
-    assert remembered and events[starting[0]]["preload"] > 0
+    inherited = events[starting[0]]["preload_after_handover"]
+    assert remembered and inherited > 0 and events[starting[0]]["preload"] == 0
     wait_until_gone(on_112.code_server_pid)
     wait_until_gone(standby_112.pid)  # its environment serves nothing any more
     deadline = time.monotonic() + 60
@@ -152,6 +156,9 @@ def test_a_dagster_112_location_runs_through_its_standby_and_a_deps_change_repla
         time.sleep(0.1)
     (standby_113,) = standbys(host).environments
     assert standby_113.environment != standby_112.environment
+    while standbys(host).environments[0].preloaded_modules < inherited:
+        assert time.monotonic() < deadline, "the inherited modules were never preloaded"
+        time.sleep(0.1)
     assert parent_of(on_113.code_server_pid) == standby_113.pid
     deadline = time.monotonic() + 60
     while not (stopped := [e for e in host.log() if e.get("event") == "standby.stopped"]):

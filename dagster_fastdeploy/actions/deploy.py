@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from dagster_fastdeploy.host_api import (
     DEFAULT_ROLLOUT_TIMEOUT,
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from dagster_fastdeploy.config import ProjectConfig
 
 __all__ = ["DeployResult", "deploy_project"]
+
+T = TypeVar("T")
 
 # Called with (blob name, size in bytes) before an upload; may return a progress callback.
 UploadProgress = Callable[[str, int], "Progress | None"]
@@ -58,6 +60,29 @@ def _remembering(store: Store) -> Callable[[str], Any]:
         return answers[key]
 
     return known_deps
+
+
+def _in_background(fn: Callable[[Path], T], arg: Path) -> Callable[[], T]:
+    """Start `fn(arg)` in a thread; the returned function waits for its result (or raises
+    its error)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn(arg)
+        except BaseException as e:  # noqa: BLE001 (raised again in the caller's thread)
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="deploy-provenance", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]  # type: ignore[no-any-return]
+
+    return result
 
 
 def roll_out_recorded(
@@ -139,6 +164,7 @@ def deploy_project(
     check_name("deployment", deployment)
     project = config or load_project(project_dir)
     location = check_name("location", location or project.location_name)
+    who = _in_background(deployed_by, project.root)  # git runs while the build does
     previous = store.read_record(deployment, location)  # also proves the store answers
     clock.lap("connect")
 
@@ -177,7 +203,6 @@ def deploy_project(
 
     manifest_data = manifest.to_dict()
     manifest_data["location"] = location
-    who = deployed_by(project.root)
 
     def make_entry(version: int) -> VersionEntry:
         return VersionEntry(
@@ -185,7 +210,7 @@ def deploy_project(
             pex_tag=manifest.pex_tag,
             manifest=manifest_data,
             deployed_at=deployed_now(),
-            deployed_by=who,
+            deployed_by=who(),
         )
 
     entry_written = store.append_version(deployment, location, make_entry).history[-1]

@@ -35,15 +35,20 @@ def watch_rollout(
     done: threading.Event,
     interval: float = 0.3,
 ) -> None:
-    """Until `done`, say what the host is doing for `version` of `location`."""
+    """Until `done`, say what the host is doing for `version` of `location`. A rollout done
+    within the first `interval` (a source-only edit) never opens a second channel to the host."""
+    if done.wait(interval):
+        return
     from dagster_fastdeploy.errors import FastDeployError
     from dagster_fastdeploy.runtime.control_client import ControlClient
 
     with ControlClient(server, token=token) as client:
-        while not done.wait(interval):
+        while True:
             try:
                 entry = client.status().location(location)
             except FastDeployError:
-                continue  # the answer to Deploy says what went wrong
+                entry = None  # the answer to Deploy says what went wrong
             if entry is not None and entry.version == version:
                 say(f"{location} v{version} on the host: {step_under_way(entry.steps)}")
+            if done.wait(interval):
+                return

@@ -4,7 +4,8 @@ A standby is `<env python> loader/code_server.py --fork-server FD` (see loader/_
 it has imported dagster, Dagster's gRPC server machinery, the storage modules Dagster imports
 lazily, and the preload modules (`[tool.dagster-fastdeploy] preload`, plus every module the
 previous version of a location imported from the environment, remembered per environment under
-`<data-dir>/preload/`). It never imports user code. A rollout in its environment forks a child
+`<data-dir>/preload/`; a new environment's standby imports its predecessor's after its first
+handover). It never imports user code. A rollout in its environment forks a child
 from it (milliseconds), hands the child the version to load, and the standby stays ready for the
 next one: every code server of an environment shares the standby's pages copy-on-write.
 
@@ -47,6 +48,7 @@ class Standby:
         self.environment = environment
         self.run_dir = run_dir
         self.preloaded: set[str] = set(preload)
+        self.after_first_handover: list[str] = []  # preloaded once the first child is forked
         self.children: list[CodeServerProcess] = []
         self.handovers = 0
         self.started_at = time.time()
@@ -215,8 +217,10 @@ class StandbyPool:
                 version=version,
                 code_server_pid=process.pid,
             )
-            if preload:
-                self._in_background(standby.preload, preload)
+            inherited, standby.after_first_handover = standby.after_first_handover, []
+            later = list(dict.fromkeys([*preload, *inherited]))
+            if later:
+                self._in_background(standby.preload, later)
             return process
         finally:
             with self._lock:
@@ -295,14 +299,25 @@ class StandbyPool:
         return [s.describe() for s in standbys]
 
     def _start(self, name: str, python: Path, preload: list[str], previous: str | None) -> Standby:
+        """A new environment (a dependency change) inherits what its predecessor imported, but
+        preloads it only after its first handover: the first code server, forked as soon as the
+        standby is warm, imports what it needs itself while the standby preloads the rest on
+        the other core (a rollout waited for all of it before), and that first child's imports
+        become the new environment's own remembered list."""
         remembered = self._remembered(name)
-        if not remembered and previous:  # a new environment: what its predecessor imported
-            remembered = self._remembered(previous)
+        inherited = self._remembered(previous) if not remembered and previous else []
         modules = list(dict.fromkeys([*preload, *remembered]))
         run_dir = self.run_root / ".standby" / name
         standby = Standby(name, python, run_dir, modules)
+        standby.after_first_handover = [m for m in inherited if m not in set(modules)]
         self._standbys[name] = standby
-        log_event("standby.starting", environment=name, pid=standby.pid, preload=len(modules))
+        log_event(
+            "standby.starting",
+            environment=name,
+            pid=standby.pid,
+            preload=len(modules),
+            preload_after_handover=len(standby.after_first_handover),
+        )
         return standby
 
     def _remembered(self, name: str) -> list[str]:

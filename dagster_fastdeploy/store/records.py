@@ -4,7 +4,7 @@ location versions. The current version is the last entry."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +36,9 @@ class VersionEntry:
     deployed_at: str
     deployed_by: dict[str, Any] = field(default_factory=dict)
     rollback_of: int | None = None
+
+
+_ENTRY_FIELDS = fields(VersionEntry)
 
 
 def deployed_now() -> str:
@@ -81,7 +84,9 @@ class DeploymentRecord:
             "deployment": self.deployment,
             "location": self.location,
             "current_version": current.version if current else None,
-            "history": [asdict(e) for e in self.history],
+            # field by field, not dataclasses.asdict: that deep-copies every manifest of a long
+            # history on each deploy, and the result is only ever serialized
+            "history": [{f.name: getattr(e, f.name) for f in _ENTRY_FIELDS} for e in self.history],
         }
 
     @classmethod
