@@ -8,6 +8,7 @@ token, when the host asks for one, goes in the `authorization` metadata.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,25 @@ def roll_out(
     timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
 ) -> LocationStatus:
     """Ask the host at `server` to serve `location` at `version` and wait for the outcome, for
-    `deploy --server` and `rollback --server`."""
-    with ControlClient(server, token=token) as client:
-        return client.deploy(location, version=version, timeout=timeout)
+    `deploy --server` and `rollback --server`. After an answer, the channel stays open for the
+    process's next rollout to the same host (the dev loop deploys again and again, and a new
+    connection costs more than a source-only build's upload); after an error it is closed, so a
+    host that comes back is never asked through a channel waiting out its reconnect backoff."""
+    resolved = token if token is not None else read_token(None)
+    key = (normalize_address(server), resolved)
+    with _open_clients_lock:
+        client = _open_clients.pop(key, None) or ControlClient(server, token=resolved)
+    try:
+        answer = client.deploy(location, version=version, timeout=timeout)
+    except BaseException:
+        client.close()
+        raise
+    with _open_clients_lock:
+        kept = _open_clients.setdefault(key, client)
+    if kept is not client:  # another thread's rollout kept its own meanwhile
+        client.close()
+    return answer
+
+
+_open_clients: dict[tuple[str, str | None], ControlClient] = {}
+_open_clients_lock = threading.Lock()
