@@ -283,12 +283,45 @@ class Host:
             if entry.version in state.failed and not retry_failed:
                 done.set()
                 return state, done
+            fresh = state.serving is None and not state.failed and not state.pending
             state.failed.pop(entry.version, None)
             state.pending[entry.version] = done
+        first = self._last_served_first(name, entry) if fresh else None
         threading.Thread(
-            target=self._roll_out, args=(state, entry, done), name=f"rollout-{name}", daemon=True
+            target=self._roll_out_after,
+            args=(state, first, entry, done),
+            name=f"rollout-{name}",
+            daemon=True,
         ).start()
         return state, done
+
+    def _last_served_first(self, name: str, entry: VersionEntry) -> VersionEntry | None:
+        """On a (re)started host, the version this location served last, when the newest recorded
+        one is another: it serves first (its environment is usually still on disk), so a restart
+        never leaves the location dark while the newest materializes or fails."""
+        remembered = self.last_served.get(name)
+        if remembered is None or remembered == entry.version:
+            return None
+        try:
+            return self._recorded_entry(name, remembered)
+        except FastDeployError as e:
+            log_event("restore.error", location=name, version=remembered, error=str(e))
+            return None
+
+    def _roll_out_after(
+        self,
+        state: LocationState,
+        first: VersionEntry | None,
+        entry: VersionEntry,
+        done: threading.Event,
+    ) -> None:
+        """Roll out `entry`, after serving `first` (see _last_served_first) when there is one."""
+        if first is not None:
+            log_event(
+                "rollout.restore", location=state.name, version=first.version, newest=entry.version
+            )
+            self._roll_out(state, first, threading.Event(), fallback=True)
+        self._roll_out(state, entry, done)
 
     def _roll_out(
         self,

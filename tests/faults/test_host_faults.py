@@ -59,6 +59,37 @@ def test_a_restarted_host_serves_the_last_good_version_when_the_newest_fails(
     assert _answers(endpoint_port(now))
 
 
+def test_a_restarted_host_serves_the_last_version_at_once_while_the_newest_rolls_out(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    host = start_host(file_store, data_dir=data_dir)
+    good = project_copy.publish(file_store)
+    with host.client() as control:
+        assert control.deploy(LOCATION, good.version, timeout=300).state == "serving"
+    host.stop()
+
+    # recorded while the host was down: a version whose load takes as long as the test wants
+    # (a big import, a slow materialize), here until a file exists
+    loaded = tmp_path / "let-the-newest-load"
+    project_copy.add_asset("added_while_down")
+    definitions = project_copy.package / "definitions.py"
+    definitions.write_text(
+        f"import os as _o, time as _t\nwhile not _o.path.exists({str(loaded)!r}):\n"
+        f"    _t.sleep(0.05)\n{definitions.read_text()}"
+    )
+    newest = project_copy.publish(file_store)
+
+    again = start_host(file_store, data_dir=data_dir)
+    (now,) = wait_for_status(again, lambda locs: bool(locs) and locs[0].serving_version)
+    assert now.serving_version == good.version  # the last version served, not dark
+    assert now.version == newest.version and now.state == "starting"
+    assert _answers(endpoint_port(now))
+    loaded.touch()
+    (now,) = wait_for_status(again, lambda locs: locs[0].serving_version == newest.version)
+    assert now.state == "serving"
+
+
 def test_code_servers_and_the_standby_never_see_the_host_secrets(
     file_store: Any, project_copy: ProjectCopy, start_host: Any
 ) -> None:
