@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fixtures_runtime import VENV_BIN
 
 
@@ -21,7 +23,11 @@ def hosts_dir() -> Path:
     return Path(os.environ["DAGSTER_FASTDEPLOY_HOME"]) / "hosts"
 
 
-def test_status_and_workspace_find_the_one_running_host(file_store: Any, start_host: Any) -> None:
+def test_status_and_workspace_find_the_one_running_host(
+    file_store: Any, start_host: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a home of this test's own: hosts other tests of the session keep running announce too
+    monkeypatch.setenv("DAGSTER_FASTDEPLOY_HOME", str(tmp_path / "home"))
     host = start_host(file_store)
     (announced,) = [json.loads(p.read_text()) for p in hosts_dir().glob("*.json")]
     assert announced["address"] == host.address and announced["store"] == file_store.url

@@ -39,6 +39,9 @@ def test_a_location_status_is_the_documented_json_with_the_state_as_a_plain_stri
         "file": "src/etl/assets.py",
         "line": 3,
         "traceback": None,
+        "code": None,  # the offending line, and where the code server ran it (issue 11)
+        "materialized_file": None,
+        "full_traceback": None,
     }
     assert LocationStatus.from_json(data) == failed
 
