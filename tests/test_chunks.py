@@ -316,7 +316,7 @@ def test_a_deploy_that_sends_deps_says_so_next_to_the_whole_deps_pex(
 
     assert done.returncode == 0, done.stderr
     uploaded = done.stdout.splitlines()[1]
-    whole = deps_pex(example_build).stat().st_size / MB
+    whole = deps_pex(example_build).stat().st_size / 1e6  # decimal MB, as `build` prints it
     assert uploaded.startswith(f"  uploaded: {example_build.manifest.deps.name}, source-")
     assert uploaded.endswith(f" MB sent; the whole deps.pex is {whole:.1f} MB)")
 
