@@ -4,8 +4,6 @@ gRPC through the stable endpoint, Dagster's own client on the other side."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -296,26 +294,6 @@ def test_rollback_serves_an_old_version_again_and_remove_frees_the_endpoint(
 
     with pytest.raises(Exception, match="UNAVAILABLE|failed to connect|Connection refused"):
         DagsterGrpcClient(port=endpoint_port(rolled), host="127.0.0.1").ping("x")
-
-
-@pytest.mark.faults
-def test_a_code_server_that_dies_is_started_again(
-    file_store: Any, project_copy: ProjectCopy, start_host: Any
-) -> None:
-    host = start_host(file_store)
-    version = project_copy.publish(file_store)
-    with host.client() as control:
-        first = control.deploy(LOCATION, version.version, timeout=300)
-    assert first.state == "serving"
-    os.kill(first.code_server_pid, signal.SIGKILL)
-    (again,) = wait_for_status(
-        host,
-        lambda locs: locs[0].state == "serving" and locs[0].server_id != first.server_id,
-    )
-    assert again.version == version.version and again.endpoint == first.endpoint
-    keys, server_id = asset_keys_through_dagster(endpoint_port(again))
-    assert "raw_orders" in keys and server_id == again.server_id
-    assert any(e.get("event") == "code_server.exited" for e in host.log())
 
 
 def all_serving(locations: list[LocationStatus]) -> bool:

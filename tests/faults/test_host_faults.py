@@ -13,7 +13,12 @@ from typing import Any
 
 from dagster_fastdeploy.host_api import LocationStatus
 from tests.fixtures_runtime import ProjectCopy
-from tests.test_host import LOCATION, endpoint_port, wait_for_status
+from tests.test_host import (
+    LOCATION,
+    asset_keys_through_dagster,
+    endpoint_port,
+    wait_for_status,
+)
 
 
 def _location(host: Any) -> LocationStatus:
@@ -140,7 +145,11 @@ def test_a_killed_code_server_is_replaced_without_the_location_going_dark(
         (s.serving_version, s.state) for s in seen
     ]
     assert (again.state, again.endpoint) == ("serving", first.endpoint)
+    assert again.version == version.version
     assert _answers(endpoint_port(again))
+    keys, server_id = asset_keys_through_dagster(endpoint_port(again))
+    assert "raw_orders" in keys and server_id == again.server_id
+    assert any(e.get("event") == "code_server.exited" for e in host.log())
     restarted = [e for e in host.log() if e.get("event") == "code_server.restarted"]
     assert restarted and "handover" in restarted[0]  # forked from the standby
 
