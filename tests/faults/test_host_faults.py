@@ -33,6 +33,12 @@ def _answers(port: int) -> bool:
     return DagsterGrpcClient(port=port, host="127.0.0.1").ping("x")["echo"] == "x"
 
 
+def _serving_and_failed(locations: list[LocationStatus]) -> bool:
+    """An older version serves and the newest has failed (a restarted host serves the last
+    version at once, then tries the newest: `starting` in between)."""
+    return bool(locations) and bool(locations[0].serving_version) and locations[0].state == "failed"
+
+
 def test_a_restarted_host_serves_the_last_good_version_when_the_newest_fails(
     file_store: Any, project_copy: ProjectCopy, start_host: Any, tmp_path: Path
 ) -> None:
@@ -50,7 +56,7 @@ def test_a_restarted_host_serves_the_last_good_version_when_the_newest_fails(
 
     # the same data dir: it remembers what served last
     again = start_host(file_store, data_dir=data_dir)
-    (now,) = wait_for_status(again, lambda locs: bool(locs) and locs[0].serving_version)
+    (now,) = wait_for_status(again, _serving_and_failed)
     assert (now.version, now.state, now.serving_version) == (bad.version, "failed", good.version)
     assert "SyntaxError" in (now.error.type or "") + now.error.message
     assert _answers(endpoint_port(now))
@@ -59,7 +65,7 @@ def test_a_restarted_host_serves_the_last_good_version_when_the_newest_fails(
     # a fresh host (nothing remembered): the newest recorded version that loads
     (data_dir / "last-served-prod.json").unlink()
     fresh = start_host(file_store, data_dir=data_dir)
-    (now,) = wait_for_status(fresh, lambda locs: bool(locs) and locs[0].serving_version)
+    (now,) = wait_for_status(fresh, _serving_and_failed)
     assert (now.version, now.state, now.serving_version) == (bad.version, "failed", good.version)
     assert _answers(endpoint_port(now))
 
