@@ -140,6 +140,15 @@ def test_a_corrupted_chunk_is_rejected_on_read_and_a_new_upload_repairs_it(
     assert not store.blob_complete(deps.name)
     assert pandas.stored_size <= store.upload_blob(deps.name, deps) < pandas.size + 1 * MB
     assert store.get_blob(deps.name, host_dir / deps.name).read_bytes() == deps.read_bytes()
+    # the damaged copy stays in quarantine/ for a look, until gc's --min-age has passed
+    [damaged] = store.list_quarantined()
+    assert damaged.name.startswith(f"{pandas.name}.") and damaged.size == len(bad)
+    kept = json.loads(run_cli("gc", "--store", store_url, "--json").stdout)
+    assert kept["quarantine_deleted"] == 0 and len(store.list_quarantined()) == 1
+    swept = run_cli("gc", "--store", store_url, "--min-age", "0", "--json")
+    assert swept.returncode == 0, swept.stderr
+    assert json.loads(swept.stdout)["quarantine_deleted"] == 1
+    assert store.list_quarantined() == []
 
 
 @pytest.mark.faults

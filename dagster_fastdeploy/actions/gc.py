@@ -11,6 +11,9 @@ A blob stored as chunks goes with its recipe; then every chunk that no remaining
 names goes too, unless it is younger than `min_age` (a deploy may have uploaded it and not yet
 written the recipe that is its commit point). Chunks are listed before the recipes are read, so
 a recipe written meanwhile by a deploy protects the new chunks it names by their age.
+
+Damaged chunks that a reader moved to `quarantine/` are kept `min_age` seconds for a look (the
+copy shows what the disk or the copy did), then deleted.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class GcResult:
     partial_uploads_cleaned: int = 0
     chunks_deleted: int = 0
     chunks_kept: int = 0
+    quarantine_deleted: int = 0
 
     def to_json(self) -> dict[str, object]:
         return dict(vars(self))
@@ -88,6 +92,12 @@ def collect_garbage(
             result.index_entries_deleted.append(key)
             if not dry_run:
                 store.delete_deps_index(key)
+    for damaged in store.list_quarantined():
+        if damaged.modified <= young:
+            result.quarantine_deleted += 1
+            result.bytes_freed += damaged.size
+            if not dry_run:
+                store.delete_quarantined(damaged.name)
     if not dry_run:
         result.partial_uploads_cleaned = store.clean_partial_uploads(older_than=min_age)
     return result

@@ -285,5 +285,7 @@ def gc(
         )
     if result.index_entries_deleted:
         click.echo(f"  {verb} {len(result.index_entries_deleted)} deps index entries")
+    if result.quarantine_deleted:
+        click.echo(f"  {verb} {result.quarantine_deleted} damaged chunks kept in quarantine/")
     if result.partial_uploads_cleaned:
         click.echo(f"  cleaned {result.partial_uploads_cleaned} interrupted uploads")

@@ -99,6 +99,13 @@ class Store(ABC):
     def delete_chunk(self, name: str) -> None: ...
 
     @abstractmethod
+    def list_quarantined(self) -> list[BlobInfo]:
+        """Chunks a reader found damaged and moved to `quarantine/` (`<chunk>.<time ns>`)."""
+
+    @abstractmethod
+    def delete_quarantined(self, name: str) -> None: ...
+
+    @abstractmethod
     def list_deps_index(self) -> dict[str, dict[str, Any]]: ...
 
     @abstractmethod

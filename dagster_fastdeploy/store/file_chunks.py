@@ -18,7 +18,16 @@ from dagster_fastdeploy.store.chunking import (
     inflate_verified,
 )
 from dagster_fastdeploy.store.file_io import put_file, store_io
-from dagster_fastdeploy.store.keys import CHUNKS, QUARANTINE, chunk_key, is_chunk_name, recipe_key
+from dagster_fastdeploy.store.keys import (
+    CHUNKS,
+    QUARANTINE,
+    chunk_key,
+    is_chunk_name,
+    is_quarantined_name,
+    quarantined_key,
+    quarantined_name,
+    recipe_key,
+)
 
 
 def _chunk_intact(path: Path, ref: ChunkRef) -> bool:
@@ -64,7 +73,7 @@ class FileChunks:
         path = self._chunk(ref.name)
         if not path.is_file() or _chunk_intact(path, ref):
             return False
-        aside = self.root / QUARANTINE / f"{ref.name}.{time.time_ns()}"
+        aside = self.root / quarantined_key(quarantined_name(ref.name, time.time_ns()))
         try:
             aside.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, aside)
@@ -131,3 +140,17 @@ class FileChunks:
     def delete_chunk(self, name: str) -> None:
         with store_io(self.url, f"deleting chunk {name}"):
             self._chunk(name).unlink(missing_ok=True)
+
+    def list_quarantined(self) -> list[BlobInfo]:
+        directory = self.root / QUARANTINE
+        found = []
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if is_quarantined_name(path.name):
+                    stat = path.stat()
+                    found.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
+        return found
+
+    def delete_quarantined(self, name: str) -> None:
+        with store_io(self.url, f"deleting quarantined chunk {name}"):
+            (self.root / quarantined_key(name)).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ QUARANTINE = "quarantine"  # chunks that failed verification, moved aside for a 
 
 _INDEX_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _CHUNK_NAME = re.compile(r"[0-9a-f]{64}(\.zlib)?")
+_QUARANTINED_NAME = re.compile(r"[0-9a-f]{64}(\.zlib)?\.[0-9]{1,20}")
 
 
 def check_index_key(key: str) -> str:
@@ -45,6 +46,21 @@ def chunk_key(name: str) -> str:
     if not is_chunk_name(name):
         raise StoreError(f"not a chunk name: {name!r}")
     return f"{CHUNKS}/{name}"
+
+
+def quarantined_name(chunk: str, when_ns: int) -> str:
+    """A chunk moved aside by a reader that found it damaged: `<chunk name>.<time in ns>`."""
+    return f"{chunk_key(chunk)[len(CHUNKS) + 1 :]}.{when_ns}"
+
+
+def is_quarantined_name(name: str) -> bool:
+    return _QUARANTINED_NAME.fullmatch(name) is not None
+
+
+def quarantined_key(name: str) -> str:
+    if not is_quarantined_name(name):
+        raise StoreError(f"not a quarantined chunk: {name!r}")
+    return f"{QUARANTINE}/{name}"
 
 
 def index_key(key: str) -> str:

@@ -20,7 +20,16 @@ from dagster_fastdeploy.store.chunking import (
     chunk_corrupted,
     inflate_verified,
 )
-from dagster_fastdeploy.store.keys import CHUNKS, QUARANTINE, chunk_key, is_chunk_name, recipe_key
+from dagster_fastdeploy.store.keys import (
+    CHUNKS,
+    QUARANTINE,
+    chunk_key,
+    is_chunk_name,
+    is_quarantined_name,
+    quarantined_key,
+    quarantined_name,
+    recipe_key,
+)
 from dagster_fastdeploy.store.s3_errors import MISSING, error_code
 
 CHUNK_WORKERS = 8
@@ -130,7 +139,7 @@ class S3Chunks:
         try:
             if self._head_size(key) is None or self._chunk_intact(ref):
                 return False
-            aside = self._key(f"{QUARANTINE}/{ref.name}.{time.time_ns()}")
+            aside = self._key(quarantined_key(quarantined_name(ref.name, time.time_ns())))
             source = {"Bucket": self.bucket, "Key": key}
             self.client.copy_object(Bucket=self.bucket, Key=aside, CopySource=source)
             self.client.delete_object(Bucket=self.bucket, Key=key)
@@ -225,3 +234,17 @@ class S3Chunks:
     def delete_chunk(self, name: str) -> None:
         with self._errors(f"deleting chunk {name}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(chunk_key(name)))
+
+    def list_quarantined(self) -> list[BlobInfo]:
+        found = []
+        start = len(self._key(f"{QUARANTINE}/"))
+        for page in self._list(f"{QUARANTINE}/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                if is_quarantined_name(name):
+                    found.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
+        return found
+
+    def delete_quarantined(self, name: str) -> None:
+        with self._errors(f"deleting quarantined chunk {name}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(quarantined_key(name)))
