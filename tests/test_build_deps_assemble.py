@@ -59,7 +59,7 @@ def _full(locked: LockedDeps, out: Path) -> Path:
 
 
 def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
-    tmp_path: Path, wheel_cache: Path
+    tmp_path: Path, wheel_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = _lock(["six", "attrs", "tzdata"], tmp_path / "lock-before")
     first = _full(before, tmp_path / "first")
@@ -77,9 +77,25 @@ def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
     # pex's whole build from wheels fetched ahead (no pip) writes the same bytes too.
     (tmp_path / "fetched").mkdir()
     out = tmp_path / "fetched" / "deps.pex"
-    steps = build_whole(added, DeclaredDeps(requirements=[]), TARGET, out, True)
-    assert steps["deps_pex_downloaded"] == len(added.pins)
+    steps = build_whole(
+        added, DeclaredDeps(requirements=[]), TARGET, out, True, PEX_FLAGS_VERSION, parts=1
+    )
+    assert steps["deps_pex_downloaded"] == len(added.pins) and "deps_pex_parts" not in steps
     assert out.read_bytes() == whole
+
+    # A cold build in parts, one pex each at once, assembled: the same bytes again, and every
+    # wheel's entries are cached for the next lock.
+    out = tmp_path / "fetched" / "in-parts.pex"
+    with monkeypatch.context() as patch:
+        patch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "cache-parts"))
+        steps = build_whole(
+            added, DeclaredDeps(requirements=[]), TARGET, out, True, PEX_FLAGS_VERSION, parts=3
+        )
+        assert steps["deps_pex_parts"] == 3 and "deps_pex_full" not in steps
+        assert out.read_bytes() == whole
+        assert not (out.parent / "parts").exists()
+        again, _ = _assemble(added, tmp_path / "assembled-again")
+        assert again.read_bytes() == whole
 
     # A package that needs nothing else: fetched from the index, pex runs no pip; same bytes.
     pinned = [f"{p.name}=={p.version}" for p in added.pins]

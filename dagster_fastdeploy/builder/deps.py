@@ -199,11 +199,12 @@ def _build_entry(
         say(f"cached wheels not usable ({e}); building it whole")
         seconds = None
     if seconds is None:
-        seconds = build_whole(locked, *args, say)
-        started = time.perf_counter()
-        # Each wheel's entries, kept for the next lock that differs by a few pins.
-        remember_wheels(staging, locked.pins, target, PEX_FLAGS_VERSION)
-        seconds["deps_pex_keep_wheels"] = time.perf_counter() - started
+        seconds = build_whole(locked, *args, PEX_FLAGS_VERSION, say)
+        if "deps_pex_parts" not in seconds:  # built in parts: its wheels are kept already
+            started = time.perf_counter()
+            # Each wheel's entries, kept for the next lock that differs by a few pins.
+            remember_wheels(staging, locked.pins, target, PEX_FLAGS_VERSION)
+            seconds["deps_pex_keep_wheels"] = time.perf_counter() - started
     sha256 = file_sha256(staging)
     artifact = Artifact(Artifact.name_for("deps", sha256), sha256, staging.stat().st_size)
     staging.rename(work / artifact.name)

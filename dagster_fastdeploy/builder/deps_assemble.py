@@ -23,6 +23,7 @@ import json
 import shutil
 import time
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -66,7 +67,7 @@ def _pin_key(pin: Pin, target: BuildTarget, flags_version: int) -> str:
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
-def _project_of(wheel: str) -> str:
+def project_of(wheel: str) -> str:
     return canonical(wheel.split("-", 1)[0])
 
 
@@ -96,7 +97,7 @@ def remember_wheels(
     for pin in pins:
         if not pin.hashes:
             continue  # a pin without artifact hashes names no fixed wheel
-        wheels = {w: f for w, f in fingerprints.items() if _project_of(w) == pin.name}
+        wheels = {w: f for w, f in fingerprints.items() if project_of(w) == pin.name}
         requirements = [r for r in pex_info["requirements"] if _requirement_project(r) == pin.name]
         document = {"requirements": requirements, "wheels": wheels}
         path = _root() / "pins" / f"{_pin_key(pin, target, flags_version)}.json"
@@ -171,15 +172,32 @@ def assemble_deps_pex(
     seconds["deps_pex_new_wheels"] = time.perf_counter() - started
     started = time.perf_counter()
     remember_wheels(small, missing, target, flags_version)
-    entries = [_cached(pin, target, flags_version) for pin in locked.pins]
-    if any(entry is None for entry in entries):
+    if not assemble_from_cache(small, locked.pins, target, flags_version, output):
         return None
-    _write(small, [e for e in entries if e is not None], output)
     small.unlink()
     new_pins.unlink()
     shutil.rmtree(work / "new-wheels", ignore_errors=True)
     seconds["deps_pex_assemble"] = time.perf_counter() - started
     return seconds
+
+
+def assemble_from_cache(
+    frame: Path,
+    pins: list[Pin],
+    target: BuildTarget,
+    flags_version: int,
+    output: Path,
+    frame_excluded: Collection[str] = (),
+) -> bool:
+    """deps.pex for `pins` at `output` from their cached wheel entries, in the shebang,
+    bootstrap and tail of `frame` (a deps.pex pex wrote with the same flags, plus `--exclude`
+    for `frame_excluded`, which PEX-INFO then does not name); False (nothing written) when a
+    pin's wheels are not all cached."""
+    entries = [_cached(pin, target, flags_version) for pin in pins]
+    if any(entry is None for entry in entries):
+        return False
+    _write(frame, [e for e in entries if e is not None], output, frame_excluded)
+    return True
 
 
 def build_whole(
@@ -188,10 +206,15 @@ def build_whole(
     target: BuildTarget,
     output: Path,
     build_sdists: bool,
+    flags_version: int,
     progress: Progress = None,
+    parts: int | None = None,
 ) -> dict[str, float]:
     """pex's build of the whole lock, its wheels fetched ahead in parallel when they can be
-    (see wheel_download.py: then pex runs no pip); its seconds by step."""
+    (see wheel_download.py: then pex runs no pip, and `parts` pex processes, one per core by
+    default, build it side by side: deps_parts.py); its seconds by step. After a build in
+    parts, its wheels' entries are in the cache already (`deps_pex_parts` in the seconds)."""
+    from dagster_fastdeploy.builder.deps_parts import build_in_parts
     from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
     seconds: dict[str, float] = {}
@@ -203,9 +226,17 @@ def build_whole(
     else:
         wheels = None
     seconds["deps_pex_download"] = time.perf_counter() - started
-    started = time.perf_counter()
-    build_deps_pex(locked, declared, target, output, build_sdists, progress, wheels)
-    seconds["deps_pex_full"] = time.perf_counter() - started
+    in_parts = None
+    if wheels is not None:
+        in_parts = build_in_parts(
+            locked, declared, target, output, build_sdists, wheels, flags_version, progress, parts
+        )
+    if in_parts is not None:
+        seconds.update(in_parts)
+    else:
+        started = time.perf_counter()
+        build_deps_pex(locked, declared, target, output, build_sdists, progress, wheels)
+        seconds["deps_pex_full"] = time.perf_counter() - started
     shutil.rmtree(output.parent / "wheels", ignore_errors=True)
     return seconds
 
@@ -215,7 +246,9 @@ def _size(entry: dict[str, Any] | None) -> int:
     return sum(_block_path(w, f).stat().st_size for w, f in entry["wheels"].items())
 
 
-def _write(frame: Path, entries: list[dict[str, Any]], output: Path) -> None:
+def _write(
+    frame: Path, entries: list[dict[str, Any]], output: Path, frame_excluded: Collection[str]
+) -> None:
     """deps.pex: `frame`'s shebang, bootstrap and tail around the wheels of `entries`."""
     prefix, blocks = split_blocks(frame, _part)
     if blocks[0][0] != "other" or blocks[-1][0] != "other":
@@ -231,6 +264,8 @@ def _write(frame: Path, entries: list[dict[str, Any]], output: Path) -> None:
     pex_info = dict(frame_info)
     pex_info["distributions"] = wheels
     pex_info["requirements"] = sorted(requirements)
+    if frame_excluded:
+        pex_info["excluded"] = [e for e in frame_info["excluded"] if e not in frame_excluded]
     pex_info.pop("pex_hash", None)
     new_hash = hashlib.sha1(dump_pex_info(pex_info).encode("utf-8")).hexdigest()
     pex_info["pex_hash"] = new_hash

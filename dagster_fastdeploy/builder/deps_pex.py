@@ -39,9 +39,12 @@ def build_deps_pex(
     build_sdists: bool = True,
     progress: Callable[[str], None] | None = None,
     pre_resolved: Path | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> None:
     """Write deps.pex for `locked` at `output`; a failure is a BuildError that names the package.
-    `pre_resolved`: a directory holding the locked wheels already (pex then runs no pip)."""
+    `pre_resolved`: a directory holding the locked wheels already (pex then runs no pip).
+    `exclude`: projects pex leaves out (and names in PEX-INFO `excluded`) though a pin needs
+    them: a part of a lock built on its own (deps_parts.py)."""
     args = [
         *pex_command(),
         *locked.pex_args,
@@ -62,6 +65,8 @@ def build_deps_pex(
         # list (a few new pins of a lock) need not. PEX-INFO's ignore_errors is true for an
         # intransitive build either way, so the bytes are the same.
         args += ["--pre-resolved-dists", str(pre_resolved), "--ignore-errors"]
+    for name in exclude:
+        args += ["--exclude", name]
     if progress is not None:
         args.append("-v")  # pex then reports its steps (resolving, downloading, installing) live
     env = {**os.environ, "_PEX_FILE_LOCK_STYLE": "bsd"}

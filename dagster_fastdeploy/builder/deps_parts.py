@@ -1,0 +1,121 @@
+"""A cold deps.pex built by pex in parts, side by side, and assembled: pex zips on one core.
+
+pex compresses every file of every wheel into deps.pex in one thread; on a cold build that is
+most of the deps step. With every wheel fetched ahead (wheel_download.py), the lock is cut into
+parts of about equal wheel bytes, one pex per part runs at the same time (intransitive, each from
+a directory holding only its own wheels, the same flags), each part's wheel entries are kept in
+the build cache as any pex-built wheel's are, and deps.pex is assembled from them exactly as a
+lock that differs by a few pins is (deps_assemble.py): the same bytes as pex's whole build of
+the lock (tests/test_build_deps_assemble.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dagster_fastdeploy.builder.deps_assemble import (
+    Progress,
+    assemble_from_cache,
+    project_of,
+    remember_wheels,
+)
+from dagster_fastdeploy.builder.lock import LockedDeps
+from dagster_fastdeploy.builder.pins import Pin, canonical_text
+from dagster_fastdeploy.builder.requirements import DeclaredDeps
+from dagster_fastdeploy.builder.target import BuildTarget
+
+MAX_PARTS = 4
+
+
+def parts_for(cpus: int | None, pins: int) -> int:
+    """How many pex processes share a cold build: one per core, at most MAX_PARTS."""
+    return max(1, min(cpus or 1, MAX_PARTS, pins))
+
+
+def split_by_size(wheels: Path, pins: list[Pin], parts: int) -> list[list[Pin]]:
+    """`pins` in `parts` groups of about equal wheel bytes (largest first, into the lightest)."""
+    size = {pin.name: 0 for pin in pins}
+    for wheel in wheels.glob("*.whl"):
+        name = project_of(wheel.name)
+        if name in size:
+            size[name] += wheel.stat().st_size
+    groups: list[list[Pin]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    for pin in sorted(pins, key=lambda p: (-size[p.name], p.name)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(pin)
+        loads[lightest] += size[pin.name]
+    return [group for group in groups if group]
+
+
+def build_in_parts(
+    locked: LockedDeps,
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    output: Path,
+    build_sdists: bool,
+    wheels: Path,
+    flags_version: int,
+    progress: Progress = None,
+    parts: int | None = None,
+) -> dict[str, float] | None:
+    """deps.pex for `locked` at `output`, from the wheels in `wheels` (all of the lock's), by
+    one pex per part at once (`parts`: one per core by default); its seconds by step. None
+    (nothing written) when there is one part only, or a pin names no fixed wheel or wheels
+    and pins do not match one to one: pex then builds it whole."""
+    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
+
+    parts = parts_for(parts or os.cpu_count(), len(locked.pins))
+    if parts < 2 or not all(pin.hashes for pin in locked.pins):
+        return None
+    files = {wheel: project_of(wheel.name) for wheel in wheels.glob("*.whl")}
+    if set(files.values()) != {pin.name for pin in locked.pins}:
+        return None  # a wheel for no pin, or a pin without its wheel: not what pex would get
+    groups = split_by_size(wheels, locked.pins, parts)
+    work = output.parent / "parts"
+    shutil.rmtree(work, ignore_errors=True)
+    for i, group in enumerate(groups):
+        mine = {pin.name for pin in group}
+        (work / f"{i}" / "wheels").mkdir(parents=True)
+        for wheel, name in files.items():
+            if name in mine:
+                os.link(wheel, work / f"{i}" / "wheels" / wheel.name)
+        (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
+    if progress is not None:
+        progress(f"{len(locked.pins)} packages in {len(groups)} parts at once")
+
+    # pex subsets pre-resolved wheels to their closure: the other parts' pins are excluded
+    # (and written back out of PEX-INFO `excluded` when assembling).
+    names = set(files.values())
+    others = [sorted(names - {pin.name for pin in group}) for group in groups]
+
+    def one(i: int) -> Path:
+        part = work / f"{i}"
+        build_deps_pex(
+            LockedDeps(groups[i], ["--intransitive", "-r", str(part / "pins.txt")]),
+            declared,
+            target,
+            part / "deps.pex",
+            build_sdists,
+            None,
+            part / "wheels",
+            tuple(sorted(others[i])),
+        )
+        return part / "deps.pex"
+
+    seconds: dict[str, float] = {"deps_pex_parts": float(len(groups))}
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        built = list(pool.map(one, range(len(groups))))
+    seconds["deps_pex_in_parts"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for path, group in zip(built, groups):
+        remember_wheels(path, group, target, flags_version)
+    done = assemble_from_cache(built[0], locked.pins, target, flags_version, output, others[0])
+    shutil.rmtree(work, ignore_errors=True)
+    seconds["deps_pex_assemble"] = time.perf_counter() - started
+    return seconds if done else None
