@@ -25,6 +25,7 @@ def _git(project_dir: Path, *args: str) -> str | None:
 def deployed_by(project_dir: Path | None) -> dict[str, Any]:
     """{user, host, tool, and git_commit + git_dirty when the project is in a git work tree}."""
     from dagster_fastdeploy import __version__
+    from dagster_fastdeploy.builder.project_files import in_git_checkout
 
     try:
         user = getpass.getuser()
@@ -35,7 +36,7 @@ def deployed_by(project_dir: Path | None) -> dict[str, Any]:
         "host": socket.gethostname(),
         "tool": f"dagster-fastdeploy {__version__}",
     }
-    if project_dir is not None:
+    if project_dir is not None and in_git_checkout(project_dir):
         commit = _git(project_dir, "rev-parse", "HEAD")
         if commit:
             who["git_commit"] = commit

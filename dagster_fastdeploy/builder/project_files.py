@@ -18,8 +18,10 @@ import fnmatch
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 # Never shipped, at any depth, whatever .gitignore says.
 ALWAYS_EXCLUDED_DIRS = {
@@ -54,14 +56,14 @@ def project_files(
     if listed is None:
         listed = _walk(root, gitignore=True)
     if include:
-        wanted = pathspec.GitIgnoreSpec.from_lines(include)
+        wanted = _rules(include)
         listed = sorted(set(listed) | set(wanted.match_files(_walk(root, gitignore=False))))
     virtualenvs = tuple(rel[: -len("pyvenv.cfg")] for rel in listed if rel.endswith("/pyvenv.cfg"))
     skip_prefix = None
     if out_dir is not None:
         with contextlib.suppress(ValueError):
             skip_prefix = out_dir.resolve().relative_to(root).as_posix() + "/"
-    excluded = pathspec.GitIgnoreSpec.from_lines(exclude)
+    excluded = _rules(exclude) if exclude else None
     kept = []
     for rel in listed:
         parts = rel.split("/")
@@ -73,11 +75,29 @@ def project_files(
             continue
         if virtualenvs and rel.startswith(virtualenvs):
             continue
-        if excluded.match_file(rel):
+        if excluded is not None and excluded.match_file(rel):
             continue
         if (root / rel).is_file():
             kept.append(rel)
     return sorted(kept)
+
+
+def _rules(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """Patterns with git's rules. pathspec is imported only here: a git checkout without
+    `include` or `exclude` patterns needs none."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def in_git_checkout(root: Path) -> bool:
+    """Whether git could find a repository for `root`: a `.git` (a directory, or a worktree's
+    file) in it or above it (physically: git resolves symlinks), or one named by $GIT_DIR.
+    Outside one, git is not run at all: a process start on every build that could only fail."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    real = Path(root).resolve()
+    return any((directory / ".git").exists() for directory in (real, *real.parents))
 
 
 def _never_shipped_dir(dirs: list[str]) -> bool:
@@ -87,6 +107,8 @@ def _never_shipped_dir(dirs: list[str]) -> bool:
 
 
 def _git_files(root: Path) -> list[str] | None:
+    if not in_git_checkout(root):
+        return None
     try:
         result = subprocess.run(
             [
@@ -121,7 +143,7 @@ def _walk(root: Path, gitignore: bool) -> list[str]:
         ignore_file = Path(dirpath) / ".gitignore"
         if gitignore and ignore_file.is_file():
             lines = ignore_file.read_text(encoding="utf-8").splitlines()
-            rules[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
+            rules[rel_dir] = _rules(lines)
         prefix = f"{rel_dir}/" if rel_dir else ""
         dirnames[:] = sorted(
             d

@@ -3,6 +3,7 @@ the user's `exclude` (gitignore rules, relative to the project root)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -124,3 +125,44 @@ def test_include_ships_a_git_ignored_file(tmp_path: Path, in_git: bool) -> None:
         subprocess.run(["git", "init", "-q", str(root)], check=True)
     assert ".env" not in project_files(root, exclude=EXCLUDE)
     assert ".env" in project_files(root, exclude=EXCLUDE, include=[".env"])
+
+
+def _commit_all(repo: Path) -> None:
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+
+
+def test_a_project_inside_a_checkout_gets_gits_view_by_any_path(tmp_path: Path) -> None:
+    """A project below the checkout's root, reached through a symlink, or in a worktree (whose
+    .git is a file): git lists the files, so a tracked file a .gitignore matches still ships
+    (the walker alone would leave it out)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed here")
+    repo = tmp_path / "repo"
+    project = make_project(repo / "project")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (project / "forced.log").write_text("tracked although *.log is ignored\n")
+    subprocess.run(["git", "-C", str(repo), "add", "-f", "project/forced.log"], check=True)
+    _commit_all(repo)
+    (tmp_path / "link").symlink_to(project)
+    worktree = tmp_path / "worktree"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", str(worktree)], check=True)
+    for root in (project, tmp_path / "link", worktree / "project"):
+        assert "forced.log" in project_files(root, exclude=[]), root
+
+
+def test_outside_a_checkout_git_is_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No git process per build for a project outside any checkout (what `git ls-files` would
+    answer there is a failure): a `git` first on PATH that records being run is never run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ran = tmp_path / "git-ran"
+    fake = bin_dir / "git"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {ran}\nexit 128\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    root = make_project(tmp_path / "project")
+    assert project_files(root, exclude=EXCLUDE) == EXPECTED
+    assert not ran.exists()
