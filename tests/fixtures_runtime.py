@@ -341,10 +341,37 @@ def file_store(tmp_path: Path) -> Any:
     return open_store((tmp_path / "store").as_uri())
 
 
+HOST_LOG_TAIL = 80  # lines of each host's log shown under a failed test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A failed test that started hosts shows the end of each host's log in its report, so a
+    failure seen once (CI) says what the host did."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for host in getattr(item, "started_hosts", []):
+            try:
+                lines = host.log_path.read_text(errors="replace").splitlines()
+            except OSError as e:
+                lines = [f"(unreadable: {e})"]
+            report.sections.append(
+                (
+                    f"{host.log_path.name} (last {HOST_LOG_TAIL} lines)",
+                    "\n".join(lines[-HOST_LOG_TAIL:]),
+                )
+            )
+
+
 @pytest.fixture
-def start_host(tmp_path: Path, host_data_dir: Path) -> Iterator[Any]:
-    """start_host(store, **kw) -> a running HostProcess; every one is stopped at teardown."""
+def start_host(
+    tmp_path: Path, host_data_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """start_host(store, **kw) -> a running HostProcess; every one is stopped at teardown (a
+    failed test's report shows the end of each host's log)."""
     hosts: list[HostProcess] = []
+    request.node.started_hosts = hosts
 
     def start(store: Any, wait: bool = True, **kwargs: Any) -> HostProcess:
         host = HostProcess(

@@ -233,10 +233,14 @@ class Host:
                 if record.current is not None and self.selection.serves(name, record.current)
             }
             for name in sorted(wanted):
-                self._ensure(name, wanted[name], retry_failed=False)
+                state, _ = self._ensure(name, wanted[name], retry_failed=False, only_newer=True)
+                if _older(wanted[name], state.target):
+                    self._ensure_recorded(name)  # a control call asked for a newer one
             with self._lock:
                 gone = [n for n in self._locations if n not in wanted]
             for name in gone:
+                if self._ensure_recorded(name):  # deployed by a control call just now
+                    continue
                 reason = (
                     "no record in the store"
                     if name not in self.watch.records
@@ -245,6 +249,18 @@ class Host:
                 log_event("location.removed", location=name, reason=reason)
                 self._drop(name, release_port=True)
             self.last_reconcile = time.monotonic()
+
+    def _ensure_recorded(self, name: str) -> bool:
+        """Ensure the location's current version as the store itself records it: the watch
+        lags the store (its marker is read once a pass, and a marker write may have failed),
+        so what a control call deployed a moment ago is confirmed here before the reconciler
+        drops it or asks for an older version. Whether this host serves the location."""
+        record = self.store.read_record(self.deployment, name)
+        current = record.current if record is not None else None
+        if current is None or not self.selection.serves(name, current):
+            return False
+        self._ensure(name, current, retry_failed=False)
+        return True
 
     def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
@@ -268,18 +284,25 @@ class Host:
             return state
 
     def _ensure(
-        self, name: str, entry: VersionEntry, retry_failed: bool
+        self, name: str, entry: VersionEntry, retry_failed: bool, only_newer: bool = False
     ) -> tuple[LocationState, threading.Event]:
-        """Start a rollout to `entry` unless it serves, is under way, or failed before."""
+        """Start a rollout to `entry` unless it serves, is under way, or failed before. With
+        `only_newer`, nothing changes when the location was asked for a newer version (the
+        reconciler's view of the store may be older than a control call's)."""
         state = self._location(name)
         with self._lock:
-            state.target = entry
             done = threading.Event()
+            if only_newer and _older(entry, state.target):
+                done.set()
+                return state, done
+            state.target = entry
+            # Under way first: a rollout serves its version a moment before it ends (switch,
+            # last-served write), and until it ends `describe` says `starting`.
+            if entry.version in state.pending:
+                return state, state.pending[entry.version]
             if state.serving is not None and state.serving.version == entry.version:
                 done.set()
                 return state, done
-            if entry.version in state.pending:
-                return state, state.pending[entry.version]
             if entry.version in state.failed and not retry_failed:
                 done.set()
                 return state, done
@@ -375,7 +398,8 @@ class Host:
         finally:
             with self._lock:
                 state.timings[entry.version] = timings
-                state.pending.pop(entry.version, None)
+                if state.pending.get(entry.version) is done:  # a fallback's is nobody's
+                    del state.pending[entry.version]
             self.disk.release(names)
             self.disk.collect_soon()
             done.set()
@@ -492,3 +516,9 @@ class Host:
     def _describe(self, state: LocationState, version: int | None = None) -> LocationStatus:
         with self._lock:
             return state.describe(version, self._endpoint(state.endpoint.port))
+
+
+def _older(entry: VersionEntry, target: VersionEntry | None) -> bool:
+    """Whether `entry` is older than the version the location was last asked for (version
+    numbers only grow within a record)."""
+    return target is not None and entry.version < target.version
