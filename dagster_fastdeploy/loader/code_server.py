@@ -10,7 +10,10 @@ Protocol with the host, one JSON object per line on stdin:
    directory, load the definitions by constructing Dagster's gRPC server directly, bind
    `host:port`, start serving, then write the report (definitions metadata, or the user's error
    with file and line) atomically to `report_path`. On a load error the process exits 1.
-3. `{"stop": {}}` or end of stdin (the host went away): stop taking calls, let running
+3. `{"warm": {}}` (sent once the host has seen the server answer, while it switches the
+   endpoint to it): make each repository's snapshot once, in the background, so that the first
+   client's call does not (see _loader_dagster.warm_first_answer).
+4. `{"stop": {}}` or end of stdin (the host went away): stop taking calls, let running
    executions finish, exit 0.
 
 With `--fork-server FD` the warm process is a standby that never loads code itself: it forks a
@@ -147,6 +150,13 @@ def _read_until_stop(server: _loader_dagster.RunningCodeServer) -> None:
             message = json.loads(line)
         except ValueError:
             continue
+        if "warm" in message:
+            threading.Thread(
+                target=_loader_dagster.warm_first_answer,
+                args=(server,),
+                name="warm-first-answer",
+                daemon=True,
+            ).start()
         if "stop" in message:
             break
     server.shutdown()

@@ -208,6 +208,12 @@ class CodeServerProcess:
         if self.server_id and self.server_id.encode() not in raw:
             raise LoadFailed(LoadError(f"another server answers at {self.address}"))
 
+    def warm(self) -> None:
+        """Tell a loaded code server to make what a client's first call needs (see the loader's
+        protocol); a process that has gone is left for the rollout to find."""
+        with contextlib.suppress(OSError):
+            self._send({"warm": {}})
+
     def stop(self, grace: float = 30.0) -> None:
         """Ask the process to stop after its running executions finish; kill it after `grace`.
         Only the code server is killed: run workers it started (own processes) finish their

@@ -105,6 +105,7 @@ class Rollouts:
             with timed_step(timings, "load", location, entry.version):
                 report = process.wait_loaded(self.settings.load_timeout)
                 process.wait_answering(self.settings.start_timeout)
+            process.warm()  # its first answer is made while the endpoint switches to it
         except BaseException:
             if process is not None:
                 process.kill()
