@@ -11,8 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dagster_fastdeploy.runtime.last_served import LastServed
 from tests.fixtures_runtime import ProjectCopy, free_port, free_port_range
+
+pytestmark = pytest.mark.faults  # docs/reliability.md
 
 
 class SlowDisk(LastServed):
@@ -69,6 +73,9 @@ def _record_without_the_marker(project: ProjectCopy, store: Any, location: str) 
     from dagster_fastdeploy.store import open_store
 
     scratch_root = project.root.parent / "scratch-store"
+    shutil.rmtree(scratch_root, ignore_errors=True)
+    if (store.root / "deployments").is_dir():  # the versions recorded so far
+        shutil.copytree(store.root / "deployments", scratch_root / "deployments")
     scratch = open_store(scratch_root.as_uri())
     project.publish(scratch, location=location)
     for part in scratch_root.iterdir():
@@ -92,3 +99,22 @@ def test_a_location_deployed_by_a_control_call_stays_while_the_watch_has_not_see
             assert now["unseen"].code_server_pid == answer.code_server_pid
             time.sleep(0.2)
     assert not [e for e in host.log() if e.get("event") == "location.removed"]
+
+
+def test_a_version_deployed_by_a_control_call_is_not_rolled_back_while_the_watch_lags(
+    file_store: Any, project_copy: ProjectCopy, start_host: Any
+) -> None:
+    host = start_host(file_store)
+    project_copy.publish(file_store, location="ahead")
+    with host.client() as control:
+        assert control.deploy("ahead", 1, timeout=300).state == "serving"
+        project_copy.add_asset("newer")
+        _record_without_the_marker(project_copy, file_store, "ahead")
+        answer = control.deploy("ahead", 2, timeout=300)
+        assert (answer.state, answer.serving_version) == ("serving", 2), answer.error
+        until = time.monotonic() + 4.0  # a few reconciler passes
+        while time.monotonic() < until:
+            now = {loc.name: loc for loc in control.status().locations}["ahead"]
+            assert (now.version, now.serving_version) == (2, 2), "rolled back to what it saw"
+            assert now.code_server_pid == answer.code_server_pid
+            time.sleep(0.2)
