@@ -76,8 +76,66 @@ def test_a_wheels_script_runs_under_the_environments_own_interpreter(
 ) -> None:
     entry = project_copy.publish(file_store, "prod")
     manifest = Manifest.from_dict(entry.manifest)
-    env = Environments(tmp_path / "data", file_store).prepare(manifest, {}, "loc", entry.version)
+    environments = Environments(tmp_path / "data", file_store)
+    env = environments.prepare(manifest, {}, "loc", entry.version)
+    environments.stop()
     done = subprocess.run(
         [str(env.deps_dir / "bin" / "dagster"), "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and manifest.dagster_version in done.stdout, done.stderr
+
+
+def test_a_cold_environment_compiles_what_a_standby_imports_first_and_the_rest_later(
+    tmp_path: Path, file_store: Any, project_copy: ProjectCopy
+) -> None:
+    from dagster_fastdeploy.runtime.deps_venv import make_deps_venv
+
+    entry = project_copy.publish(file_store, "prod")
+    manifest = Manifest.from_dict(entry.manifest)
+    environments = Environments(tmp_path / "data", file_store)
+    steps: dict[str, float] = {}
+    try:
+        env = environments.prepare(manifest, steps, "loc", entry.version)
+        new = steps["materialize.wheels_new"]
+        assert new > 10 and steps["materialize.bytecode_later_wheels"] == new
+        assert steps["materialize.bytecode_start_imports"] > 0
+        site = next(env.deps_dir.glob("lib/python*/site-packages"))
+        sources = list(site.rglob("*.py"))
+        compiled = list(site.rglob("*.pyc"))
+        assert list(site.glob("dagster/__pycache__/__init__.*.pyc"))  # the standby's imports
+        assert 100 < len(compiled) < len(sources) / 2  # the rest is for later
+        serving = _snapshot(env.deps_dir)
+
+        assert environments.bytecode.wait(timeout=600), "the background compile did not finish"
+        assert _snapshot(env.deps_dir) == serving  # it wrote into the cache, not the environment
+        installed = [p for p in (tmp_path / "data" / "installed-wheels").iterdir() if p.is_dir()]
+        assert len(installed) == new and all(
+            (p / ".bytecode-complete").is_file() for p in installed
+        )
+        # It starts and imports: dagster loads with what was compiled and what was not.
+        done = subprocess.run(
+            [str(env.python), "-c", "import dagster, pandas; print(dagster.__version__)"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        assert done.returncode == 0 and manifest.dagster_version in done.stdout, done.stderr
+        assert _snapshot(env.deps_dir) == serving
+
+        # The next environment of these wheels links all of their bytecode, nothing compiled.
+        deps_pex = tmp_path / "deps.pex"
+        file_store.get_blob(manifest.deps.name, deps_pex)
+        again = make_deps_venv(
+            deps_pex,
+            tmp_path / "next",
+            tmp_path / "next",
+            env.python.resolve(),
+            manifest.python,
+            tmp_path / "data" / "installed-wheels",
+            environments.bytecode,
+        )
+        assert "wheels_new" not in again and "bytecode_later_wheels" not in again
+        site = next((tmp_path / "next").glob("lib/python*/site-packages"))
+        assert len(list(site.rglob("*.pyc"))) > len(sources) * 0.9
+    finally:
+        environments.stop()

@@ -63,15 +63,19 @@ def child_environment() -> dict[str, str]:
     """The host's environment without what would leak the host's Python into the child, and
     without the host's secrets: every DAGSTER_FASTDEPLOY_* variable (the control token among
     them) and the store's credentials (HOST_SECRETS), unless named in DAGSTER_FASTDEPLOY_PASS_ENV.
-    Standbys get this environment, and the code servers they fork inherit it."""
+    Standbys get this environment, and the code servers they fork inherit it. With
+    PYTHONDONTWRITEBYTECODE: an environment that serves is never written, not even bytecode
+    (a module without it is compiled in memory; see bytecode.py)."""
     drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__", *HOST_SECRETS)
     passed = {n.strip() for n in os.environ.get(PASS_ENV, "").split(",") if n.strip()}
-    return {
+    env = {
         k: v
         for k, v in os.environ.items()
         if k in passed
         or not (k in drop or k.startswith("PEX_") or k.startswith("DAGSTER_FASTDEPLOY_"))
     }
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
 def launch_loader(

@@ -8,7 +8,9 @@ installed files) is installed once per host and Python version, with its bytecod
 A new environment is a bare venv (interpreter links and pyvenv.cfg, as `python -m venv
 --without-pip` writes them) whose site-packages holds hardlinks to those files: a dependency
 change installs and compiles only its new or changed wheels (in parallel: `compileall -j 0`), and
-links the rest in a fraction of a second. Scripts (`.prefix/bin`, e.g. `bin/dagster`) are copied,
+links the rest in a fraction of a second. Many new wheels at once (a cold host) get the bytecode
+of what a standby imports before the environment is published, the rest in the background into
+the cache (bytecode.py). Scripts (`.prefix/bin`, e.g. `bin/dagster`) are copied,
 their `#!python` pointed at the environment's own interpreter, as `pex-tools venv` does.
 
 Bytecode is written in `unchecked-hash` mode (PEP 552): valid whatever the mtime of the source it
@@ -23,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -31,10 +32,19 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from dagster_fastdeploy.local_files import atomic_directory
+from dagster_fastdeploy.runtime.bytecode import (
+    COMPILE_NOW_LIMIT,
+    COMPLETE,
+    Background,
+    compile_now,
+    probe_start_imports,
+    python_files,
+)
 
 DEPS = ".deps/"
 PREFIX = ".prefix"
-SKIPPED = {".layout.json"}
+_STARTED = ".bytecode-later"
+SKIPPED = {".layout.json", COMPLETE, _STARTED}
 # The lines pex-tools venv puts before a `#!python` script: sh runs the exec line (any shebang
 # length works), Python reads the lines as one string literal.
 _SCRIPT_HEAD = "#!/bin/sh\n'''': pshprs\nexec {python} -I \"$0\" \"$@\"\n'''\n"
@@ -47,10 +57,18 @@ def wheels_of(deps_pex: Path) -> dict[str, str]:
 
 
 def make_deps_venv(
-    deps_pex: Path, work: Path, final: Path, interpreter: Path, python: str, cache: Path
+    deps_pex: Path,
+    work: Path,
+    final: Path,
+    interpreter: Path,
+    python: str,
+    cache: Path,
+    background: Background | None = None,
 ) -> dict[str, float]:
     """Fill `work` (renamed to `final` by the caller) with a venv of `deps_pex` for
-    `interpreter` (a Python `python`); its seconds by step."""
+    `interpreter` (a Python `python`); its seconds by step. With `background`, many new wheels'
+    bytecode is compiled for what a code server imports first and the rest later (bytecode.py);
+    without, all of it now."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     site = _bare_venv(work, final, interpreter, python)
@@ -58,15 +76,30 @@ def make_deps_venv(
     installed = {w: cache / f"{w}-{f}-py{python}" for w, f in wheels.items()}
     seconds["venv"] = time.perf_counter() - started
     missing = [w for w, path in installed.items() if not path.is_dir()]
+    later: list[Path] = []
     if missing:
         started = time.perf_counter()
-        _install(deps_pex, {w: installed[w] for w in missing}, work / "bin" / "python")
+        later = _install(
+            deps_pex, {w: installed[w] for w in missing}, work / "bin" / "python", background
+        )
         seconds["wheels_installed"] = time.perf_counter() - started
         seconds["wheels_new"] = float(len(missing))
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda w: _link_wheel(installed[w], site, work, final), sorted(installed)))
     seconds["wheels_linked"] = time.perf_counter() - started
+    if background is not None:
+        if later:
+            started = time.perf_counter()
+            probe_start_imports(work)
+            seconds["bytecode_start_imports"] = time.perf_counter() - started
+        # New wheels' bytecode, and any an earlier host left unfinished, for the next environment.
+        unfinished = [
+            p for p in installed.values() if (p / _STARTED).exists() and not (p / COMPLETE).exists()
+        ]
+        background.compile_later(interpreter, unfinished)
+        if unfinished:
+            seconds["bytecode_later_wheels"] = float(len(unfinished))
     return seconds
 
 
@@ -90,8 +123,11 @@ def _bare_venv(work: Path, final: Path, interpreter: Path, python: str) -> Path:
     return site
 
 
-def _install(deps_pex: Path, targets: dict[str, Path], python: Path) -> None:
-    """Install wheels of `deps_pex` into their cache directories, bytecode compiled."""
+def _install(
+    deps_pex: Path, targets: dict[str, Path], python: Path, background: Background | None
+) -> list[Path]:
+    """Install wheels of `deps_pex` into their cache directories, bytecode compiled now, or
+    (with `background`, for many files) left for later: those wheels' directories returned."""
     with ExitStack() as stack:
         work = {}
         for wheel, final in targets.items():
@@ -99,7 +135,7 @@ def _install(deps_pex: Path, targets: dict[str, Path], python: Path) -> None:
             if directory is not None:  # else another thread or host installed it meanwhile
                 work[wheel] = directory
         if not work:
-            return
+            return []
         with zipfile.ZipFile(deps_pex) as archive:
             members: dict[str, list[zipfile.ZipInfo]] = {w: [] for w in work}
             for info in archive.infolist():
@@ -112,14 +148,13 @@ def _install(deps_pex: Path, targets: dict[str, Path], python: Path) -> None:
                 ]
                 for job in jobs:
                     job.result()
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
-        subprocess.run(
-            [str(python), "-m", "compileall", "-q", "-j", "0"]
-            + ["--invalidation-mode", "unchecked-hash", *map(str, work.values())],
-            capture_output=True,
-            env=env,
-            check=False,  # some packages ship files that do not compile; that is fine
-        )
+        directories = list(work.values())
+        if background is None or python_files(directories) <= COMPILE_NOW_LIMIT:
+            compile_now(python, directories)
+            return []
+        for directory in directories:
+            (directory / _STARTED).touch()  # its bytecode is compiled later (bytecode.py)
+    return [targets[wheel] for wheel in work]
 
 
 def _extract(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], prefix: str, to: Path) -> None:
@@ -147,6 +182,9 @@ def _link_wheel(installed: Path, site: Path, venv: Path, final: Path) -> None:
             files = [f for f in files if f not in SKIPPED]
         into = site if relative == "." else site / relative
         into.mkdir(exist_ok=True)
+        if os.path.basename(root) == "__pycache__":
+            # a background compile may be writing here: only whole files (py_compile renames)
+            files = [f for f in files if f.endswith(".pyc")]
         for name in files:
             # Two wheels that ship the same file (a namespace __init__.py): the first one's stays.
             with contextlib.suppress(FileExistsError):

@@ -29,6 +29,7 @@ from dagster_fastdeploy.builder.interpreters import locate_python
 from dagster_fastdeploy.errors import DiskFullError, HostError, IntegrityError
 from dagster_fastdeploy.local_files import atomic_directory
 from dagster_fastdeploy.manifest import Manifest
+from dagster_fastdeploy.runtime.bytecode import Background
 from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
@@ -62,6 +63,11 @@ class Environments:
     def __init__(self, data_dir: Path, store: Store):
         self.data_dir = data_dir
         self.store = store
+        self.bytecode = Background()  # new wheels' bytecode compiled later (bytecode.py)
+
+    def stop(self) -> None:
+        """Stop the background work (compiles); what it finished stays, the rest is redone."""
+        self.bytecode.stop()
 
     def prepare(
         self,
@@ -148,6 +154,7 @@ class Environments:
                     _interpreter(python),
                     python or here,
                     self.data_dir / "installed-wheels",
+                    self.bytecode,
                 )
             else:  # a deps.pex laid out otherwise: pex-tools makes the venv, all compiled here
                 started = time.perf_counter()

@@ -126,6 +126,7 @@ class Host:
             thread.join()
         if self.rollouts.standby is not None:
             self.rollouts.standby.stop()
+        self.rollouts.environments.stop()
         self.disk.stop()
 
     # -- the control API -------------------------------------------------------------------
