@@ -253,8 +253,8 @@ class CodeServerProcess:
         self.process.stdin.flush()
 
     def _wait_for_file(self, path: Path, timeout: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        delay = 0.002
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             if path.exists():
                 return dict(json.loads(path.read_text()))
@@ -269,8 +269,9 @@ class CodeServerProcess:
                 raise LoadFailed(
                     self._crash_error(f"the code server did not {what} within {timeout:.0f} s")
                 )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.005)
+            # a fork or a small project's load is done in tens of milliseconds: look every
+            # millisecond at first (a poll is one stat), then every 5 ms
+            time.sleep(0.001 if time.monotonic() - started < 1.0 else 0.005)
 
     def exit_error(self, message: str) -> LoadError:
         """`message` with the process's last 30 lines of output (for a crash or an exit)."""
