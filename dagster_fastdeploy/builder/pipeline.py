@@ -4,6 +4,7 @@ source.pex -> manifest.json, with an optional definitions check. Every front cal
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,29 +172,50 @@ def build_project(
         deps_hash = input_hash(config, target, declared)
         seconds["deps_hash"] = time.perf_counter() - step
 
-        step = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
-        deps = prepare_deps(
-            config,
-            target,
-            declared,
-            deps_hash,
-            out,
-            refresh_deps,
-            None if check else known_deps,
-            say,
-        )
-        seconds.update(deps.seconds)
-        seconds["deps"] = time.perf_counter() - step
+        # source.pex is built beside the deps step (which waits on uv and pex processes).
+        made: dict[str, Any] = {}
 
-        say("Building source.pex")
+        def source_step() -> None:
+            try:
+                step = time.perf_counter()
+                made["files"] = source_files(config, declared.local_projects, out)
+                seconds["source_files"] = time.perf_counter() - step
+                step = time.perf_counter()
+                made["pex"] = write_source_pex(made["files"], target.python, out)
+                seconds["source_pex"] = time.perf_counter() - step
+            except BaseException as e:  # raised again in the building thread
+                made["error"] = e
+
+        sources_before = {p.name for p in out.glob("source-*.pex")}
+        source_thread = threading.Thread(target=source_step, name="source.pex")
+        source_thread.start()
         step = time.perf_counter()
-        files = source_files(config, declared.local_projects, out)
+        try:
+            deps = prepare_deps(
+                config,
+                target,
+                declared,
+                deps_hash,
+                out,
+                refresh_deps,
+                None if check else known_deps,
+                say,
+            )
+            seconds["deps"] = time.perf_counter() - step
+            say("Building source.pex")
+        except BaseException:
+            source_thread.join()
+            if "pex" in made and made["pex"][0].name not in sources_before:
+                made["pex"][0].unlink(missing_ok=True)  # the build failed: nothing half-written
+            raise
+        source_thread.join()
+        seconds.update(deps.seconds)
+        if "error" in made:
+            raise made["error"]
+        files = made["files"]
         notes = list(config.warnings) + _left_out_env(config, files)
-        seconds["source_files"] = time.perf_counter() - step
-        step = time.perf_counter()
-        source_path, source = write_source_pex(files, target.python, out)
-        seconds["source_pex"] = time.perf_counter() - step
+        source_path, source = made["pex"]
 
         manifest = Manifest(
             location=config.location_name,

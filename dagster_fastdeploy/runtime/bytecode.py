@@ -5,9 +5,11 @@ Compiling every file of a cold environment (4,490 files for the example's 51 whe
 them. So when the new wheels hold more than COMPILE_NOW_LIMIT Python files:
 
 - now, before the environment is published: a probe run by the new environment's interpreter in
-  its work directory imports what a standby imports (dagster and its server machinery, never user
-  code); Python writes that bytecode into the work directory's own `__pycache__` (timestamp-based:
-  the sources are hardlinks that are never written, so their mtime and size never change);
+  its work directory imports what a standby imports (dagster and its server machinery), then the
+  top-level modules of the new wheels (what user code imports: pandas, say; never user code
+  itself); Python writes that bytecode into the work directory's own `__pycache__`
+  (timestamp-based: the sources are hardlinks that are never written, so their mtime and size
+  never change);
 - later, in one background process at the lowest CPU priority: every file of the new wheels is
   compiled into the installed-wheel cache (`unchecked-hash`, new files only, written by
   py_compile's atomic rename), and `.bytecode-complete` is dropped in each wheel's directory;
@@ -58,12 +60,22 @@ for top in sys.argv[2:]:
         open(os.path.join(top, ".bytecode-complete"), "a").close()
 """
 
+# argv: the loader's directory, then the new wheels' top-level modules (what user code imports).
 _PROBE = """
-import sys
+import importlib, sys
 sys.path.insert(0, sys.argv[1])
-import _loader_dagster
-_loader_dagster.import_server_machinery()
+try:
+    import _loader_dagster
+    _loader_dagster.import_server_machinery()
+except BaseException:
+    pass
+for name in sys.argv[2:]:
+    try:
+        importlib.import_module(name)
+    except BaseException:
+        pass
 """
+PROBE_TIMEOUT = 120.0
 
 
 def python_files(directories: list[Path]) -> int:
@@ -86,18 +98,44 @@ def compile_now(python: Path, directories: list[Path]) -> None:
         (directory / COMPLETE).touch()
 
 
-def probe_start_imports(venv: Path) -> None:
-    """Import what a standby imports with `venv`'s interpreter (a work directory nobody uses
-    yet), Python writing the bytecode of what it imported into `venv`'s own directories."""
+def top_level_modules(installed: list[Path]) -> list[str]:
+    """The top-level modules and packages of installed wheels (dagster's own left out: the
+    standby's probe imports those)."""
+    names = set()
+    for directory in installed:
+        for entry in directory.iterdir():
+            name = entry.name.removesuffix(".py") if entry.is_file() else entry.name
+            if entry.is_file() and not entry.name.endswith(".py"):
+                continue
+            if entry.is_dir() and not (entry / "__init__.py").is_file():
+                continue
+            if name.isidentifier() and not name.startswith(("_", "dagster")):
+                names.add(name)
+    return sorted(names)
+
+
+def probe_start_imports(venv: Path, installed: list[Path]) -> None:
+    """With `venv`'s interpreter (a work directory nobody uses yet), import what a standby
+    imports, then the top-level modules of `installed` (what user code imports: pandas, say),
+    Python writing the bytecode of what it imported into `venv`'s own directories. Never user
+    code; errors are ignored (a broken dagster is the standby's to report); a probe still busy
+    after PROBE_TIMEOUT is stopped."""
     env = child_environment()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-c", _PROBE, str(LOADER_SCRIPT.parent)],
+    command = [str(venv / "bin" / "python"), "-c", _PROBE, str(LOADER_SCRIPT.parent)]
+    probe = subprocess.Popen(
+        [*command, *top_level_modules(installed)],
         cwd=venv,
         env=env,
-        capture_output=True,
-        check=False,  # a broken dagster is the standby's to report, with its error
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        probe.wait(PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        probe.kill()
+        probe.wait()
 
 
 class Background:
