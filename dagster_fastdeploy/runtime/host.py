@@ -488,8 +488,16 @@ class Host:
     def _serve_and_wait(
         self, location: str, entry: VersionEntry, timeout: float, retry_failed: bool
     ) -> LocationStatus:
+        deadline = time.monotonic() + timeout
         state, done = self._ensure(location, entry, retry_failed)
-        done.wait(timeout)
+        # Another call may have started the version again (a retry of a failure) as this rollout
+        # ended: the answer is that rollout's outcome, within the same deadline.
+        while done.wait(max(0.0, deadline - time.monotonic())):
+            with self._lock:
+                again = state.pending.get(entry.version)
+            if again is None or again is done:
+                break
+            done = again
         return self._describe(state, version=entry.version)
 
     def _drop(self, name: str, release_port: bool) -> bool:
