@@ -69,6 +69,11 @@ class Environments:
         """Stop the background work (compiles); what it finished stays, the rest is redone."""
         self.bytecode.stop()
 
+    def deps_dir(self, manifest: Manifest) -> Path:
+        """Where the manifest's deps environment is (or will be) materialized."""
+        blob_digest(manifest.deps.name)  # checked before it becomes a path
+        return inside(self.data_dir / "envs", manifest.deps.name.removesuffix(".pex"))
+
     def prepare(
         self,
         manifest: Manifest,
@@ -82,8 +87,8 @@ class Environments:
         called with the deps environment as soon as it exists (the source may still be in
         the making): the host starts its standby there."""
         # names first: nothing read from a record becomes a path before it is checked
-        blob_digest(manifest.deps.name), blob_digest(manifest.source.name)
-        deps_dir = inside(self.data_dir / "envs", manifest.deps.name.removesuffix(".pex"))
+        blob_digest(manifest.source.name)
+        deps_dir = self.deps_dir(manifest)
         source_dir = inside(self.data_dir / "sources", manifest.source.name.removesuffix(".pex"))
         with ThreadPoolExecutor(max_workers=2) as pool:
             with timed_step(timings, "fetch", location, version):

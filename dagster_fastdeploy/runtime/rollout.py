@@ -4,7 +4,9 @@
                                                           drain -> stop (the old version)
 
 where `start` is `handover` when the environment's standby forks the code server (and
-`standby_start` + `handover` when that environment had no standby yet; see standby.py).
+`standby_start` + `handover` when that environment had no standby yet; see standby.py). When the
+environment and its ready standby are there already (a source-only change), the handover runs
+beside fetch and materialize.
 
 The old version serves until `switch`; if anything before it fails (import error, syntax error,
 bad definitions, a crash, a timeout), the old version keeps serving and the failure carries the
@@ -13,10 +15,12 @@ user's traceback.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +93,23 @@ class Rollouts:
             def early(deps_dir: Path) -> None:
                 pool.start_early(deps_dir, location, manifest.preload)
 
-        env = self.environments.prepare(manifest, timings, location, entry.version, early)
         run_dir = self.run_root / location / f"v{entry.version}-{uuid.uuid4().hex[:8]}"
+        ahead = self._fork_ahead(manifest, run_dir, timings, location, entry.version)
+        try:
+            env = self.environments.prepare(manifest, timings, location, entry.version, early)
+        except BaseException:
+            if ahead is not None:
+                with contextlib.suppress(Exception):
+                    ahead.result().kill()
+            raise
         process = None
         try:
-            process = self.code_server_for(env, run_dir, manifest, timings, location, entry.version)
+            if ahead is not None:
+                process = ahead.result()
+            else:
+                process = self.code_server_for(
+                    env, run_dir, manifest, timings, location, entry.version
+                )
             limit = manifest.memory_limit or self.settings.memory_limit or default_limit()
             watched = process
 
@@ -135,12 +151,34 @@ class Rollouts:
         with the standby pool disabled, a cold start (step `start`)."""
         if self.standby is not None:
             return self.standby.code_server_for(
-                env, run_dir, manifest.preload, timings, location, version
+                env.deps_dir, run_dir, manifest.preload, timings, location, version
             )
         with timed_step(timings, "start", location, version):
             process = CodeServerProcess.spawn(env.python, run_dir, manifest.preload)
             process.wait_warm(self.settings.start_timeout)
         return process
+
+    def _fork_ahead(
+        self,
+        manifest: Manifest,
+        run_dir: Path,
+        timings: dict[str, float],
+        location: str,
+        version: int | None,
+    ) -> Future[CodeServerProcess] | None:
+        """When the deps environment is made and its standby ready (a source-only change), fork
+        the code server now, in the background: the standby forks while the host fetches and
+        extracts the source. None otherwise (code_server_for forks once the environment is
+        made)."""
+        standby = self.standby
+        deps_dir = self.environments.deps_dir(manifest)
+        if standby is None or not deps_dir.is_dir() or not standby.ready(deps_dir):
+            return None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fork-{location}")
+        args = (deps_dir, run_dir, manifest.preload, timings, location, version)
+        forked = pool.submit(standby.code_server_for, *args)
+        pool.shutdown(wait=False)
+        return forked
 
     def switch(
         self,

@@ -187,20 +187,26 @@ class StandbyPool:
         self._lock = threading.Lock()
         self._stopped = False
 
+    def ready(self, deps_dir: Path) -> bool:
+        """Whether the environment at `deps_dir` has a standby ready to fork from."""
+        with self._lock:
+            standby = self._standbys.get(deps_dir.name)
+        return standby is not None and standby.ready_at is not None and standby.alive()
+
     def code_server_for(
         self,
-        env: Environment,
+        deps_dir: Path,
         run_dir: Path,
         preload: list[str],
         timings: dict[str, float],
         location: str,
         version: int | None,
     ) -> CodeServerProcess:
-        """A code server forked from `env`'s standby (started first when there is none:
-        timed as `standby_start`); the fork is the step `handover`."""
-        name = env.deps_dir.name
+        """A code server forked from the standby of the deps environment at `deps_dir` (started
+        first when there is none: timed as `standby_start`); the fork is the step `handover`."""
+        name = deps_dir.name
         with self._lock:
-            standby = self._running(name, env.python, location, preload)
+            standby = self._running(name, deps_dir / "bin" / "python", location, preload)
             self._busy[name] = self._busy.get(name, 0) + 1
         try:
             if standby.ready_at is None:
