@@ -122,7 +122,8 @@ def probe_start_imports(venv: Path, installed: list[Path]) -> None:
     after PROBE_TIMEOUT is stopped."""
     env = child_environment()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    command = [str(venv / "bin" / "python"), "-c", _PROBE, str(LOADER_SCRIPT.parent)]
+    # -I: no working directory, user site or PYTHONPATH on sys.path
+    command = [str(venv / "bin" / "python"), "-I", "-c", _PROBE, str(LOADER_SCRIPT.parent)]
     probe = subprocess.Popen(
         [*command, *top_level_modules(installed)],
         cwd=venv,
