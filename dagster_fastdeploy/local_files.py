@@ -57,14 +57,15 @@ def temp_file(final: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_atomically(path: Path, data: bytes | str) -> None:
-    """Replace `path` with `data` in one rename (fsynced first): readers see old or new, never
-    a part."""
+def write_atomically(path: Path, data: bytes | str, durable: bool = True) -> None:
+    """Replace `path` with `data` in one rename: readers see old or new, never a part. The data
+    is fsynced first unless not `durable` (a file whose loss in a crash costs nothing)."""
     with temp_file(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
 
 

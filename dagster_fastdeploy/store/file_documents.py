@@ -26,7 +26,10 @@ class FileDocuments:
         path = self.root / key
         with store_io(self.url, f"writing {key}"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, data)
+            # Not fsynced: a change marker or heartbeat lost in a crash costs a host one full
+            # listing, or reads as a stale heartbeat (an fsync is on every deploy's path, and
+            # takes milliseconds on a busy disk).
+            write_atomically(path, data, durable=False)
 
     def get_document(self, key: str, unless_tag: str | None = None) -> Document | None:
         path = self.root / key
