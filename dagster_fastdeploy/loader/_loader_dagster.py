@@ -64,6 +64,38 @@ def modules_under(prefix: str, imported_before: set[str]) -> list[str]:
     return names
 
 
+def rehearse() -> None:
+    """Load and snapshot a tiny Definitions once (two assets, a job, a schedule), as a code
+    server loads the user's: the caches Dagster fills and the modules it imports the first time
+    it builds any definitions are then made in the standby, before its next fork, and each code
+    server's load starts past them (a fifth of a small project's load here). None of it is user
+    code. A speed-up only: a failure is logged and changes nothing else."""
+    try:
+        import dagster as dg
+        from dagster._core.remote_representation.external_data import RepositorySnap
+        from dagster._serdes import serialize_value
+
+        @dg.asset
+        def fastdeploy_rehearsal_upstream() -> int:
+            return 1
+
+        @dg.asset(deps=[fastdeploy_rehearsal_upstream])
+        def fastdeploy_rehearsal(context) -> int:  # type: ignore[no-untyped-def]
+            return 1  # (an annotation here would be a string Dagster cannot resolve)
+
+        job = dg.define_asset_job("fastdeploy_rehearsal_job")
+        definitions = dg.Definitions(
+            assets=[fastdeploy_rehearsal_upstream, fastdeploy_rehearsal],
+            jobs=[job],
+            schedules=[dg.ScheduleDefinition(job=job, cron_schedule="0 0 * * *")],
+        )
+        repository = definitions.get_repository_def()
+        repository.load_all_definitions()
+        serialize_value(RepositorySnap.from_def(repository, defer_snapshots=True))
+    except Exception:
+        logging.getLogger("dagster.code_server").exception("the standby's rehearsal failed")
+
+
 def warm_first_answer(server: RunningCodeServer) -> None:
     """Make each repository's snapshot once, as a client's first ExternalRepository call does
     (the asset graph and the jobs built from the definitions, cached on them), so that the first

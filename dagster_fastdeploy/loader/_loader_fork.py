@@ -33,9 +33,14 @@ from typing import Any, Callable
 MAX_MESSAGE = 4 << 20
 
 
-def serve_forks(control_fd: int, preload: Callable[[list[str]], Any]) -> dict[str, Any] | None:
+def serve_forks(
+    control_fd: int,
+    preload: Callable[[list[str]], Any],
+    after_first_fork: Callable[[], Any] | None = None,
+) -> dict[str, Any] | None:
     """Run the fork server. Returns in each forked child (its fork request); returns None in the
-    parent once the host has gone away."""
+    parent once the host has gone away. `after_first_fork` runs once in the parent, right after
+    its first fork has been answered (so that it never delays that one)."""
     sock = socket.socket(fileno=control_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -69,6 +74,10 @@ def serve_forks(control_fd: int, preload: Callable[[list[str]], Any]) -> dict[st
                 return dict(request)
             children[pid] = request["run_dir"]
             sock.send(json.dumps({"pid": pid}).encode())
+            if after_first_fork is not None:
+                after_first_fork()
+                after_first_fork = None
+                gc.freeze()
         elif "preload" in message:
             started = time.perf_counter()
             preload(list(message["preload"]))

@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             {"pid": os.getpid(), "import_s": import_s, "dagster_version": dagster_version},
         )
     if args.fork_server is not None:
-        fork = _loader_fork.serve_forks(args.fork_server, _loader_dagster.preload)
+        fork = _loader_fork.serve_forks(
+            args.fork_server, _loader_dagster.preload, _loader_dagster.rehearse
+        )
         if fork is None:
             return 0  # the host went away
         forked_from, import_s = os.getppid(), 0.0
