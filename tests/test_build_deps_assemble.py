@@ -14,11 +14,13 @@ from dagster_fastdeploy.builder.deps_assemble import (
     build_whole,
     remember_wheels,
 )
+from dagster_fastdeploy.builder.deps_parts import build_in_parts
 from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 from dagster_fastdeploy.builder.lock import LockedDeps, lock
 from dagster_fastdeploy.builder.pins import canonical_text
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
+from dagster_fastdeploy.builder.wheel_download import download_wheels
 
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 TARGET = BuildTarget(python=VERSION, interpreter=Path(sys.executable), platforms=())
@@ -83,8 +85,8 @@ def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
     assert steps["deps_pex_downloaded"] == len(added.pins) and "deps_pex_parts" not in steps
     assert out.read_bytes() == whole
 
-    # A cold build in parts, one pex each at once, assembled: the same bytes again, and every
-    # wheel's entries are cached for the next lock.
+    # A cold build in parts, each part's pex started once its wheels are downloaded (PyPI says
+    # their sizes), assembled: the same bytes again, and every wheel's entries are cached.
     out = tmp_path / "fetched" / "in-parts.pex"
     with monkeypatch.context() as patch:
         patch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "cache-parts"))
@@ -92,10 +94,25 @@ def test_a_dependency_added_or_removed_gives_the_bytes_of_a_whole_pex_build(
             added, DeclaredDeps(requirements=[]), TARGET, out, True, PEX_FLAGS_VERSION, parts=3
         )
         assert steps["deps_pex_parts"] == 3 and "deps_pex_full" not in steps
+        assert steps["deps_pex_downloaded"] == len(added.pins)
         assert out.read_bytes() == whole
         assert not (out.parent / "parts").exists()
         again, _ = _assemble(added, tmp_path / "assembled-again")
         assert again.read_bytes() == whole
+
+    # In parts from wheels downloaded ahead (an index that does not say sizes): same bytes.
+    wheels = tmp_path / "ahead" / "wheels"
+    assert download_wheels(added.pins, DeclaredDeps(requirements=[]), TARGET, wheels)
+    out = tmp_path / "ahead" / "deps.pex"
+    with monkeypatch.context() as patch:
+        patch.setenv("DAGSTER_FASTDEPLOY_CACHE", str(tmp_path / "cache-ahead"))
+        steps = (
+            build_in_parts(
+                added, DeclaredDeps([]), TARGET, out, True, wheels, PEX_FLAGS_VERSION, parts=2
+            )
+            or {}
+        )
+        assert steps.get("deps_pex_parts") == 2 and out.read_bytes() == whole
 
     # A package that needs nothing else: fetched from the index, pex runs no pip; same bytes.
     pinned = [f"{p.name}=={p.version}" for p in added.pins]

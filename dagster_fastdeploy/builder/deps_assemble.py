@@ -214,13 +214,22 @@ def build_whole(
     (see wheel_download.py: then pex runs no pip, and `parts` pex processes, one per core by
     default, build it side by side: deps_parts.py); its seconds by step. After a build in
     parts, its wheels' entries are in the cache already (`deps_pex_parts` in the seconds)."""
-    from dagster_fastdeploy.builder.deps_parts import build_in_parts
+    from dagster_fastdeploy.builder.deps_parts import (
+        build_in_parts,
+        download_and_build_in_parts,
+    )
     from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
     seconds: dict[str, float] = {}
+    pins = locked.pins if locked.pex_args[:1] == ["--intransitive"] else []
+    if pins and parts != 1:
+        overlapped = download_and_build_in_parts(
+            locked, declared, target, output, build_sdists, flags_version, progress, parts or 4
+        )
+        if overlapped is not None:
+            return overlapped
     started = time.perf_counter()
     wheels: Path | None = output.parent / "wheels"
-    pins = locked.pins if locked.pex_args[:1] == ["--intransitive"] else []
     if pins and download_wheels(pins, declared, target, output.parent / "wheels"):
         seconds["deps_pex_downloaded"] = float(len(pins))
     else:

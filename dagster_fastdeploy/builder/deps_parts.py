@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from dagster_fastdeploy.builder.deps_assemble import (
     Progress,
@@ -27,8 +28,11 @@ from dagster_fastdeploy.builder.lock import LockedDeps
 from dagster_fastdeploy.builder.pins import Pin, canonical_text
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
+from dagster_fastdeploy.builder.wheel_download import DOWNLOADS_AT_ONCE, fetch_wheel, plan_wheels
 
 MAX_PARTS = 4
+DOWNLOAD_PARTS = 4  # parts of a build whose download and pex overlap
+T = TypeVar("T")
 
 
 def parts_for(cpus: int | None, pins: int) -> int:
@@ -43,12 +47,18 @@ def split_by_size(wheels: Path, pins: list[Pin], parts: int) -> list[list[Pin]]:
         name = project_of(wheel.name)
         if name in size:
             size[name] += wheel.stat().st_size
-    groups: list[list[Pin]] = [[] for _ in range(parts)]
+    return _balanced(pins, lambda pin: size[pin.name], lambda pin: pin.name, parts)
+
+
+def _balanced(
+    items: list[T], size: Callable[[T], int], name: Callable[[T], str], parts: int
+) -> list[list[T]]:
+    groups: list[list[T]] = [[] for _ in range(parts)]
     loads = [0] * parts
-    for pin in sorted(pins, key=lambda p: (-size[p.name], p.name)):
+    for item in sorted(items, key=lambda i: (-size(i), name(i))):
         lightest = loads.index(min(loads))
-        groups[lightest].append(pin)
-        loads[lightest] += size[pin.name]
+        groups[lightest].append(item)
+        loads[lightest] += size(item)
     return [group for group in groups if group]
 
 
@@ -67,8 +77,6 @@ def build_in_parts(
     one pex per part at once (`parts`: one per core by default); its seconds by step. None
     (nothing written) when there is one part only, or a pin names no fixed wheel or wheels
     and pins do not match one to one: pex then builds it whole."""
-    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
-
     parts = parts_for(parts or os.cpu_count(), len(locked.pins))
     if parts < 2 or not all(pin.hashes for pin in locked.pins):
         return None
@@ -87,13 +95,98 @@ def build_in_parts(
         (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
     if progress is not None:
         progress(f"{len(locked.pins)} packages in {len(groups)} parts at once")
+    return _build_and_assemble(
+        locked, groups, work, declared, target, output, build_sdists, flags_version, {}
+    )
+
+
+def download_and_build_in_parts(
+    locked: LockedDeps,
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    output: Path,
+    build_sdists: bool,
+    flags_version: int,
+    progress: Progress = None,
+    parts: int = DOWNLOAD_PARTS,
+) -> dict[str, float] | None:
+    """deps.pex for `locked` at `output`, its wheels downloaded part after part and each
+    part's pex started as soon as its wheels are in: the download (network) and pex
+    (compression) overlap. None (nothing written) when the index does not say every wheel and
+    its size (a PEP 700 index, as PyPI's JSON API): the caller downloads, then builds."""
+    if len(locked.pins) < 2 or not all(pin.hashes for pin in locked.pins):
+        return None
+    started = time.perf_counter()
+    planned = plan_wheels(locked.pins, declared, target)
+    if planned is None or any(wheel.size is None for wheel in planned):
+        return None
+    planned_names = [wheel.pin.name for wheel in planned]
+    if len(set(planned_names)) != len(planned_names):
+        return None
+    by_part = _balanced(planned, lambda w: w.size or 0, lambda w: w.pin.name, parts)
+    groups = [[wheel.pin for wheel in part] for part in by_part]
+    work = output.parent / "parts"
+    shutil.rmtree(work, ignore_errors=True)
+    for i, group in enumerate(groups):
+        (work / f"{i}" / "wheels").mkdir(parents=True)
+        (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
+    if progress is not None:
+        progress(f"{len(locked.pins)} packages in {len(groups)} parts, each built once fetched")
+    # deps_pex_download (until the last wheel is in) overlaps deps_pex_in_parts (from the
+    # first download to the last part's pex).
+    seconds: dict[str, float] = {"deps_pex_downloaded": float(len(planned))}
+    finished: list[float] = []
+    with ThreadPoolExecutor(max_workers=DOWNLOADS_AT_ONCE) as pool:
+        # In part order: the first part's wheels are in first, and its pex starts then.
+        fetched = [
+            [pool.submit(fetch_wheel, wheel, work / f"{i}" / "wheels") for wheel in part]
+            for i, part in enumerate(by_part)
+        ]
+        for jobs in fetched:
+            for job in jobs:
+                job.add_done_callback(lambda _: finished.append(time.perf_counter()))
+        result = _build_and_assemble(
+            locked, groups, work, declared, target, output, build_sdists, flags_version,
+            seconds, [_all_fetched(jobs) for jobs in fetched],
+        )  # fmt: skip
+    seconds["deps_pex_download"] = max(finished, default=started) - started
+    return None if result is None else seconds
+
+
+def _all_fetched(jobs: list[Future[bool]]) -> Callable[[], bool]:
+    def wait() -> bool:
+        try:
+            return all(job.result() for job in jobs)
+        except (OSError, ValueError, KeyError, IndexError):
+            return False
+
+    return wait
+
+
+def _build_and_assemble(
+    locked: LockedDeps,
+    groups: list[list[Pin]],
+    work: Path,
+    declared: DeclaredDeps,
+    target: BuildTarget,
+    output: Path,
+    build_sdists: bool,
+    flags_version: int,
+    seconds: dict[str, float],
+    ready: list[Callable[[], bool]] | None = None,
+) -> dict[str, float] | None:
+    """One pex per group at once (each once `ready[i]()` says its wheels are in), their wheel
+    entries kept, deps.pex assembled from them; None when a part's wheels did not come."""
+    from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
     # pex subsets pre-resolved wheels to their closure: the other parts' pins are excluded
     # (and written back out of PEX-INFO `excluded` when assembling).
-    names = set(files.values())
+    names = {pin.name for pin in locked.pins}
     others = [sorted(names - {pin.name for pin in group}) for group in groups]
 
-    def one(i: int) -> Path:
+    def one(i: int) -> Path | None:
+        if ready is not None and not ready[i]():
+            return None
         part = work / f"{i}"
         build_deps_pex(
             LockedDeps(groups[i], ["--intransitive", "-r", str(part / "pins.txt")]),
@@ -103,18 +196,23 @@ def build_in_parts(
             build_sdists,
             None,
             part / "wheels",
-            tuple(sorted(others[i])),
+            tuple(others[i]),
         )
         return part / "deps.pex"
 
-    seconds: dict[str, float] = {"deps_pex_parts": float(len(groups))}
+    seconds["deps_pex_parts"] = float(len(groups))
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:
         built = list(pool.map(one, range(len(groups))))
     seconds["deps_pex_in_parts"] = time.perf_counter() - started
+    if any(path is None for path in built):
+        shutil.rmtree(work, ignore_errors=True)
+        return None
     started = time.perf_counter()
     for path, group in zip(built, groups):
+        assert path is not None
         remember_wheels(path, group, target, flags_version)
+    assert built[0] is not None
     done = assemble_from_cache(built[0], locked.pins, target, flags_version, output, others[0])
     shutil.rmtree(work, ignore_errors=True)
     seconds["deps_pex_assemble"] = time.perf_counter() - started

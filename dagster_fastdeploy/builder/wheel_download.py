@@ -18,6 +18,7 @@ import re
 import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +31,7 @@ from dagster_fastdeploy.local_files import write_atomically
 
 PYPI = "https://pypi.org/simple"
 TIMEOUT = 30
+DOWNLOADS_AT_ONCE = 4
 
 
 class _Links(HTMLParser):
@@ -43,8 +45,9 @@ class _Links(HTMLParser):
             self.links.append(href)
 
 
-def _index_files(index: str, name: str) -> dict[str, str]:
-    """filename -> URL (its `#sha256=` fragment, if any, left on) of a project's files."""
+def _index_files(index: str, name: str, sizes: dict[str, int] | None = None) -> dict[str, str]:
+    """filename -> URL (its `#sha256=` fragment, if any, left on) of a project's files; their
+    sizes into `sizes` where the index says them (PEP 700)."""
     page = f"{index.rstrip('/')}/{name}/"
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     request = urllib.request.Request(page, headers={"Accept": accept})
@@ -54,6 +57,10 @@ def _index_files(index: str, name: str) -> dict[str, str]:
         base = response.geturl()
     if "json" in kind:
         files = json.loads(body)["files"]
+        if sizes is not None:
+            sizes.update(
+                {f["filename"]: f["size"] for f in files if isinstance(f.get("size"), int)}
+            )
         return {f["filename"]: urljoin(base, f["url"]) for f in files}
     parser = _Links()
     parser.feed(body.decode("utf-8", "replace"))
@@ -110,16 +117,26 @@ def _fetch(url: str, dest: Path, pinned: set[str]) -> bool:
     return True
 
 
-def download_wheels(
-    pins: list[Pin], declared: DeclaredDeps, target: BuildTarget, into: Path
-) -> bool:
-    """Download the wheel pip would install for each of `pins` into `into`; False (and pex
+@dataclass(frozen=True)
+class PlannedWheel:
+    """The wheel pip would install for a pin, where it is, and its size when the index says."""
+
+    pin: Pin
+    filename: str
+    url: str
+    size: int | None
+
+
+def plan_wheels(
+    pins: list[Pin], declared: DeclaredDeps, target: BuildTarget
+) -> list[PlannedWheel] | None:
+    """The wheel pip would install for each of `pins`, found in the index; None (and pex
     fetches them itself) when any cannot be found this way."""
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not target.is_host or target.python != here or declared.find_links:
-        return False
+        return None
     if not all(p.hashes for p in pins) or any(p.marker for p in pins):
-        return False
+        return None
     from packaging.tags import sys_tags
 
     ranks: dict[str, int] = {}
@@ -127,18 +144,42 @@ def download_wheels(
         ranks.setdefault(str(tag), rank)
     indexes = [declared.index_url or PYPI, *declared.extra_index_urls]
 
-    def one(pin: Pin) -> bool:
-        pinned = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+    def one(pin: Pin) -> PlannedWheel | None:
         for index in indexes:
-            chosen = _choose(_index_files(index, pin.name), pin, ranks)
+            sizes: dict[str, int] = {}
+            chosen = _choose(_index_files(index, pin.name, sizes), pin, ranks)
             if chosen is not None:
-                return _fetch(chosen[1], into / chosen[0], pinned)
-        return False
+                return PlannedWheel(pin, chosen[0], chosen[1], sizes.get(chosen[0]))
+        return None
 
-    into.mkdir(parents=True, exist_ok=True)
     try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return all(pool.map(one, pins))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            planned = list(pool.map(one, pins))
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    if any(wheel is None for wheel in planned):
+        return None
+    return [wheel for wheel in planned if wheel is not None]
+
+
+def fetch_wheel(wheel: PlannedWheel, into: Path) -> bool:
+    """Put a planned wheel into `into` (from the build cache, or downloaded and checked)."""
+    pinned = {h.split(":", 1)[1] for h in wheel.pin.hashes if h.startswith("sha256:")}
+    into.mkdir(parents=True, exist_ok=True)
+    return _fetch(wheel.url, into / wheel.filename, pinned)
+
+
+def download_wheels(
+    pins: list[Pin], declared: DeclaredDeps, target: BuildTarget, into: Path
+) -> bool:
+    """Download the wheel pip would install for each of `pins` into `into`; False (and pex
+    fetches them itself) when any cannot be found this way."""
+    planned = plan_wheels(pins, declared, target)
+    if planned is None:
+        return False
+    try:
+        with ThreadPoolExecutor(max_workers=DOWNLOADS_AT_ONCE) as pool:
+            return all(pool.map(lambda wheel: fetch_wheel(wheel, into), planned))
     except (OSError, ValueError, KeyError, IndexError):
         return False
 
