@@ -199,11 +199,15 @@ class CodeServerProcess:
         self.report = report
         return report
 
-    def wait_answering(self, timeout: float) -> None:
-        """Wait until Dagster's API answers GetServerId with this process's server id."""
+    def wait_answering(self, timeout: float, channel: Any = None) -> None:
+        """Wait until Dagster's API answers GetServerId with this process's server id, through
+        `channel` when given (left open: the endpoint forwards through it next), else through a
+        channel of its own."""
         import grpc
 
-        with grpc.insecure_channel(self.address) as channel:
+        with contextlib.ExitStack() as stack:
+            if channel is None:
+                channel = stack.enter_context(grpc.insecure_channel(self.address))
             call = channel.unary_unary(GET_SERVER_ID)
             try:
                 raw = call(b"", timeout=timeout, wait_for_ready=True)

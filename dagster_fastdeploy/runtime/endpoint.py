@@ -78,13 +78,17 @@ class StableEndpoint(grpc.GenericRpcHandler):
     def backend(self) -> Backend | None:
         return self._backend
 
-    def switch(self, address: str) -> Backend | None:
-        """Send new calls to `address`; returns the previous backend (to drain and close).
-        The new channel is connected first, so the first call after the switch does not wait."""
-        new = Backend(address)
-        # (on a timeout, calls simply wait for the connection: the server answered a moment ago)
-        with contextlib.suppress(grpc.FutureTimeoutError):
-            grpc.channel_ready_future(new.channel).result(timeout=10)
+    def switch(self, address: str, backend: Backend | None = None) -> Backend | None:
+        """Send new calls to `address` (through `backend`, a Backend of it that has answered a
+        call already, when given); returns the previous backend (to drain and close). A new
+        channel is connected first, so the first call after the switch does not wait."""
+        new = backend
+        if new is None:
+            new = Backend(address)
+            # (on a timeout, calls simply wait for the connection: the server answered a moment
+            # ago)
+            with contextlib.suppress(grpc.FutureTimeoutError):
+                grpc.channel_ready_future(new.channel).result(timeout=10)
         with self._lock:
             old, self._backend = self._backend, new
             self._load_error = None

@@ -53,6 +53,8 @@ class ServingVersion:
     dagster_version: str | None
     python_version: str | None = None
     started_at: float = field(default_factory=time.time)
+    # the endpoint's channel to it: the one the host saw it answer through (see switch)
+    backend: Backend | None = None
 
 
 @dataclass
@@ -103,6 +105,7 @@ class Rollouts:
                     ahead.result().kill()
             raise
         process = None
+        backend = None
         try:
             if ahead is not None:
                 process = ahead.result()
@@ -120,9 +123,12 @@ class Rollouts:
             process.load(self._load_request(location, manifest, env))
             with timed_step(timings, "load", location, entry.version):
                 report = process.wait_loaded(self.settings.load_timeout)
-                process.wait_answering(self.settings.start_timeout)
+                backend = Backend(process.address)  # connected once: answering, then serving
+                process.wait_answering(self.settings.start_timeout, backend.channel)
             process.warm()  # its first answer is made while the endpoint switches to it
         except BaseException:
+            if backend is not None:
+                backend.close()
             if process is not None:
                 process.kill()
             raise
@@ -135,6 +141,7 @@ class Rollouts:
             definitions=report.get("definitions") or {},
             dagster_version=report.get("dagster_version"),
             python_version=report.get("python_version"),
+            backend=backend,
         )
 
     def code_server_for(
@@ -190,7 +197,8 @@ class Rollouts:
     ) -> None:
         """Point the endpoint at `new`; drain and stop `old` in the background."""
         with timed_step(timings, "switch", location, new.version):
-            old_backend = endpoint.switch(new.process.address)
+            old_backend = endpoint.switch(new.process.address, new.backend)
+            new.backend = None  # the endpoint's now: it closes it when it switches away
         if old is not None or old_backend is not None:
             threading.Thread(
                 target=self.retire,
