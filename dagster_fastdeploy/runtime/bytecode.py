@@ -9,7 +9,9 @@ them. So when the new wheels hold more than COMPILE_NOW_LIMIT Python files:
   top-level modules of the new wheels (what user code imports: pandas, say; never user code
   itself); Python writes that bytecode into the work directory's own `__pycache__`
   (timestamp-based: the sources are hardlinks that are never written, so their mtime and size
-  never change);
+  never change). Meanwhile a second process compiles ahead into the same directories
+  (`unchecked-hash`, dagster's packages first) until the probe is done, so the probe finds much
+  of its bytecode made;
 - later, in one background process at the lowest CPU priority: every file of the new wheels is
   compiled into the installed-wheel cache (`unchecked-hash`, new files only, written by
   py_compile's atomic rename), and `.bytecode-complete` is dropped in each wheel's directory;
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -35,19 +38,24 @@ from dagster_fastdeploy.runtime.code_server_process import LOADER_SCRIPT, child_
 COMPILE_NOW_LIMIT = 400
 COMPLETE = ".bytecode-complete"
 
-# Run by the base interpreter (same version as the environment's): argv = parent pid, dirs.
-_LATER = """
+# Run by the base interpreter (same version as the environment's). argv: "later" (lowest
+# priority, `.bytecode-complete` dropped in each directory done) or "ahead", the parent's pid,
+# a file whose existence says stop ("" for none), then the directories. Stops when the parent
+# is gone.
+_COMPILE = """
 import os, py_compile, sys
 from importlib.util import cache_from_source
-os.nice(19)
-parent, mode = int(sys.argv[1]), py_compile.PycInvalidationMode.UNCHECKED_HASH
-for top in sys.argv[2:]:
+later, parent, stop = sys.argv[1] == "later", int(sys.argv[2]), sys.argv[3]
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+if later:
+    os.nice(19)
+for top in sys.argv[4:]:
     for root, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if not name.endswith(".py"):
                 continue
-            if os.getppid() != parent:
+            if os.getppid() != parent or (stop and os.path.exists(stop)):
                 sys.exit(0)
             source = os.path.join(root, name)
             if os.path.exists(cache_from_source(source)):
@@ -56,7 +64,7 @@ for top in sys.argv[2:]:
                 py_compile.compile(source, doraise=True, invalidation_mode=mode)
             except Exception:
                 pass  # some packages ship files that do not compile; that is fine
-    if os.path.isdir(top):
+    if later and os.path.isdir(top):
         open(os.path.join(top, ".bytecode-complete"), "a").close()
 """
 
@@ -98,9 +106,9 @@ def compile_now(python: Path, directories: list[Path]) -> None:
         (directory / COMPLETE).touch()
 
 
-def top_level_modules(installed: list[Path]) -> list[str]:
-    """The top-level modules and packages of installed wheels (dagster's own left out: the
-    standby's probe imports those)."""
+def top_level_modules(installed: list[Path], dagster: bool = False) -> list[str]:
+    """The top-level modules and packages of installed wheels (dagster's own left out unless
+    `dagster`: the standby's probe imports those)."""
     names = set()
     for directory in installed:
         for entry in directory.iterdir():
@@ -109,15 +117,18 @@ def top_level_modules(installed: list[Path]) -> list[str]:
                 continue
             if entry.is_dir() and not (entry / "__init__.py").is_file():
                 continue
-            if name.isidentifier() and not name.startswith(("_", "dagster")):
+            ours = dagster or not name.startswith("dagster")
+            if name.isidentifier() and not name.startswith("_") and ours:
                 names.add(name)
     return sorted(names)
 
 
-def probe_start_imports(venv: Path, installed: list[Path]) -> None:
+def probe_start_imports(venv: Path, installed: list[Path], interpreter: Path) -> None:
     """With `venv`'s interpreter (a work directory nobody uses yet), import what a standby
     imports, then the top-level modules of `installed` (what user code imports: pandas, say),
-    Python writing the bytecode of what it imported into `venv`'s own directories. Never user
+    Python writing the bytecode of what it imported into `venv`'s own directories. Meanwhile a
+    second process (`interpreter`) compiles ahead in the same directories, dagster's packages
+    first, until the probe is done: what it compiled first, the probe only loads. Never user
     code; errors are ignored (a broken dagster is the standby's to report); a probe still busy
     after PROBE_TIMEOUT is stopped."""
     env = child_environment()
@@ -132,11 +143,27 @@ def probe_start_imports(venv: Path, installed: list[Path]) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        probe.wait(PROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        probe.kill()
-        probe.wait()
+    site = next((venv / "lib").glob("python*/site-packages"))
+    names = top_level_modules(installed, dagster=True)
+    first = [site / n for n in names if n.startswith("dagster") and (site / n).is_dir()]
+    rest = [site / n for n in names if not n.startswith("dagster") and (site / n).is_dir()]
+    with tempfile.TemporaryDirectory(prefix="fastdeploy-probe-") as scratch:
+        stop = Path(scratch) / "stop"
+        ahead = subprocess.Popen(
+            [str(interpreter), "-I", "-c", _COMPILE, "ahead", str(os.getpid()), str(stop)]
+            + [str(d) for d in first + rest],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            probe.wait(PROBE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            probe.kill()
+            probe.wait()
+        finally:
+            stop.touch()  # it stops before its next file: no file is left half-written
+            ahead.wait()
 
 
 class Background:
@@ -158,7 +185,7 @@ class Background:
             self._running = [p for p in self._running if p.poll() is None]
             self._running.append(
                 subprocess.Popen(
-                    [str(interpreter), "-I", "-c", _LATER, str(os.getpid())]
+                    [str(interpreter), "-I", "-c", _COMPILE, "later", str(os.getpid()), ""]
                     + [str(d) for d in directories],
                     env=env,
                     stdin=subprocess.DEVNULL,

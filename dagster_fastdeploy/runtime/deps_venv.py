@@ -91,7 +91,7 @@ def make_deps_venv(
     if background is not None:
         if later:
             started = time.perf_counter()
-            probe_start_imports(work, later)
+            probe_start_imports(work, later, interpreter)
             seconds["bytecode_start_imports"] = time.perf_counter() - started
         # New wheels' bytecode, and any an earlier host left unfinished, for the next environment.
         unfinished = [
