@@ -98,8 +98,12 @@ class WarmLocation:
         self.sandbox, self.location = sandbox, location
         self.project = sandbox.copy_project(project, f"project-{location}")
         self.host = Host(sandbox, standby=standby).start()
-        _deploy(sandbox, self.project, self.host, Run(), "--location", location)
-        self.probe = EndpointProbe(_endpoint(self.host, location), location)
+        try:
+            _deploy(sandbox, self.project, self.host, Run(), "--location", location)
+            self.probe = EndpointProbe(_endpoint(self.host, location), location)
+        except BaseException:
+            self.host.stop()
+            raise
         self.edits = 0
 
     def deploy(self, run: Run) -> dict[str, Any]:
