@@ -217,7 +217,8 @@ class FileStore(FileChunks, FileDocuments, Store):
                 )
                 version = record.next_version
                 record.history.append(make_entry(version))
-                data = json.dumps(record.to_dict(), indent=2).encode()
+                # compact JSON: the C encoder (indent= runs the pure-Python one, ~5x slower)
+                data = json.dumps(record.to_dict(), separators=(",", ":")).encode()
                 try:
                     with lock.acquire(timeout=LOCK_TIMEOUT):
                         now = path.read_bytes() if path.exists() else None

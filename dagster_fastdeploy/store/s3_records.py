@@ -78,7 +78,8 @@ class S3Records:
                 condition = {"IfNoneMatch": "*"}
             version = record.next_version
             record.history.append(make_entry(version))
-            body = json.dumps(record.to_dict(), indent=2).encode()
+            # compact JSON: the C encoder (indent= runs the pure-Python one, ~5x slower)
+            body = json.dumps(record.to_dict(), separators=(",", ":")).encode()
             with self._errors(f"writing the record of {deployment}/{location}"):
                 try:
                     self.client.put_object(
