@@ -6,12 +6,12 @@ them. So when the new wheels hold more than COMPILE_NOW_LIMIT Python files:
 
 - now, before the environment is published: a probe run by the new environment's interpreter in
   its work directory imports what a standby imports (dagster and its server machinery), then the
-  top-level modules of the new wheels (what user code imports: pandas, say; never user code
-  itself); Python writes that bytecode into the work directory's own `__pycache__`
-  (timestamp-based: the sources are hardlinks that are never written, so their mtime and size
-  never change). Meanwhile a second process compiles ahead into the same directories
-  (`unchecked-hash`, dagster's packages first) until the probe is done, so the probe finds much
-  of its bytecode made;
+  top-level modules of the new wheels no other wheel requires (the project's direct
+  dependencies, what its code imports: pandas, say; never user code itself); Python writes
+  that bytecode into the work directory's own `__pycache__` (timestamp-based: the sources are
+  hardlinks that are never written, so their mtime and size never change). Meanwhile a second
+  process compiles ahead into the same directories (`unchecked-hash`, dagster's packages
+  first) until the probe is done, so the probe finds much of its bytecode made;
 - later, in one background process at the lowest CPU priority: every file of the new wheels is
   compiled into the installed-wheel cache (`unchecked-hash`, new files only, written by
   py_compile's atomic rename), and `.bytecode-complete` is dropped in each wheel's directory;
@@ -123,9 +123,44 @@ def top_level_modules(installed: list[Path], dagster: bool = False) -> list[str]
     return sorted(names)
 
 
-def probe_start_imports(venv: Path, installed: list[Path], interpreter: Path) -> None:
+def _metadata(installed: Path) -> tuple[str, set[str]]:
+    """A wheel's project name and the projects it requires here (no extras)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    name, needs = "", set()
+    for metadata in installed.glob("*.dist-info/METADATA"):
+        for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line:
+                break  # the headers end at the first empty line
+            key, _, value = line.partition(":")
+            if key == "Name":
+                name = str(canonicalize_name(value.strip()))
+            elif key == "Requires-Dist":
+                try:
+                    requirement = Requirement(value.strip())
+                except InvalidRequirement:
+                    continue
+                marker = requirement.marker
+                if marker is None or marker.evaluate({"extra": ""}):
+                    needs.add(str(canonicalize_name(requirement.name)))
+    return name, needs
+
+
+def not_required(installed: list[Path], among: list[Path]) -> list[Path]:
+    """The wheels of `among` that no wheel of `installed` requires: the project's own direct
+    dependencies, which its code imports (pandas, say), not what they bring along."""
+    metadata = {directory: _metadata(directory) for directory in installed}
+    needed = set().union(*(needs for _, needs in metadata.values()))
+    return [d for d in among if (metadata.get(d) or _metadata(d))[0] not in needed]
+
+
+def probe_start_imports(
+    venv: Path, installed: list[Path], interpreter: Path, direct: list[Path] | None = None
+) -> None:
     """With `venv`'s interpreter (a work directory nobody uses yet), import what a standby
-    imports, then the top-level modules of `installed` (what user code imports: pandas, say),
+    imports, then the top-level modules of `direct` (default: `installed`; the project's direct
+    dependencies among the new wheels: what user code imports, pandas, say),
     Python writing the bytecode of what it imported into `venv`'s own directories. Meanwhile a
     second process (`interpreter`) compiles ahead in the same directories, dagster's packages
     first, until the probe is done: what it compiled first, the probe only loads. Never user
@@ -136,7 +171,7 @@ def probe_start_imports(venv: Path, installed: list[Path], interpreter: Path) ->
     # -I: no working directory, user site or PYTHONPATH on sys.path
     command = [str(venv / "bin" / "python"), "-I", "-c", _PROBE, str(LOADER_SCRIPT.parent)]
     probe = subprocess.Popen(
-        [*command, *top_level_modules(installed)],
+        [*command, *top_level_modules(installed if direct is None else direct)],
         cwd=venv,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -37,6 +37,7 @@ from dagster_fastdeploy.runtime.bytecode import (
     COMPLETE,
     Background,
     compile_now,
+    not_required,
     probe_start_imports,
     python_files,
 )
@@ -91,7 +92,8 @@ def make_deps_venv(
     if background is not None:
         if later:
             started = time.perf_counter()
-            probe_start_imports(work, later, interpreter)
+            direct = not_required(list(installed.values()), later)
+            probe_start_imports(work, later, interpreter, direct)
             seconds["bytecode_start_imports"] = time.perf_counter() - started
         # New wheels' bytecode, and any an earlier host left unfinished, for the next environment.
         unfinished = [
