@@ -150,7 +150,10 @@ def download_and_build_in_parts(
             seconds, [_all_fetched(jobs) for jobs in fetched],
         )  # fmt: skip
     seconds["deps_pex_download"] = max(finished, default=started) - started
-    return None if result is None else seconds
+    if result is None:  # every download has ended: nothing of this attempt is left behind
+        shutil.rmtree(work, ignore_errors=True)
+        return None
+    return seconds
 
 
 def _all_fetched(jobs: list[Future[bool]]) -> Callable[[], bool]:
