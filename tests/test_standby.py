@@ -213,3 +213,29 @@ def test_a_standby_that_dies_is_replaced_and_its_code_servers_keep_serving(
     assert parent_of(second.code_server_pid) == replacement.pid
     assert "after_the_standby_died" in asset_keys_through_dagster(endpoint_port(second))[0]
     assert any(e.get("event") == "standby.exited" for e in host.log())
+
+
+@pytest.mark.faults
+def test_killing_a_code_server_that_does_not_lead_its_own_process_group_yet_returns(
+    tmp_path: Path,
+) -> None:
+    """A child forked a moment ago calls setsid first thing; killed before that (a rollout whose
+    environment failed while its code server was forked ahead), killing its group finds no
+    group. The kill must still end it, not wait for it forever."""
+    import threading
+
+    from dagster_fastdeploy.runtime.code_server_process import CodeServerProcess
+
+    child = subprocess.Popen(["sleep", "300"])  # in our process group, as before its setsid
+    with pytest.raises(ProcessLookupError):
+        os.killpg(child.pid, 0)  # no group of its own
+    process = CodeServerProcess(child, tmp_path, tmp_path / "code_server.log")
+    killer = threading.Thread(target=process.kill, daemon=True)
+    killer.start()
+    killer.join(10)
+    try:
+        assert not killer.is_alive(), "kill() waited for a process it never signalled"
+        assert child.returncode == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()

@@ -244,6 +244,10 @@ class CodeServerProcess:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+            # A child forked a moment ago may not lead its own process group yet (it calls
+            # setsid first thing): killpg then finds no group, and only this reaches it.
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
             self.process.wait()
 
     # -- internals -------------------------------------------------------------------------
