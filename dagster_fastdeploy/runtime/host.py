@@ -227,7 +227,7 @@ class Host:
         here are not retried until a new one is recorded. The store is read only when its
         change marker moved (one conditional read otherwise: store/watch.py)."""
         with self._reconcile_lock:
-            self.watch.poll()
+            changed, removed = self.watch.poll()
             wanted = {
                 name: record.current
                 for name, record in self.watch.records.items()
@@ -249,6 +249,8 @@ class Host:
                 )
                 log_event("location.removed", location=name, reason=reason)
                 self._drop(name, release_port=True)
+            if changed or removed:  # disk GC's view of the histories moved: collect again
+                self.disk.collect_soon()
             self.last_reconcile = time.monotonic()
 
     def _ensure_recorded(self, name: str) -> bool:
@@ -409,7 +411,11 @@ class Host:
 
     def _environments_needed(self) -> set[str]:
         """What disk_gc must keep for this host: the environments of what serves, what is
-        asked for, and the last `retain_versions` recorded versions of each location."""
+        asked for, and the last `retain_versions` recorded versions of each location it serves.
+        The histories are the watch's (no store read: a host of 1000 locations would otherwise
+        read every record after each rollout); when they lag a version a control call deployed,
+        that version is the target, kept above, and reconcile collects again once the watch
+        has caught up."""
         keep = self.rollouts.settings.retain_versions
         tags = set()
         with self._lock:
@@ -419,11 +425,20 @@ class Host:
                 tags.add(state.serving.pex_tag)
             if state.target is not None:
                 tags.add(state.target.pex_tag)
-        for location in self.store.list_locations(self.deployment):
-            record = self.store.read_record(self.deployment, location)
-            if record is not None:
-                tags |= {e.pex_tag for e in record.history[-keep:]} if keep > 0 else set()
+        if self.watch.listed:
+            records = list(self.watch.records.copy().values())  # a dict copy is atomic
+        else:  # collecting before the first reconcile pass: read the store itself
+            found = (self.store.read_record(self.deployment, name) for name in self._served())
+            records = [record for record in found if record is not None]
+        if keep > 0:
+            for record in records:
+                tags |= {e.pex_tag for e in record.history[-keep:]}
         return {name for tag in tags for name in environment_names(tag)}
+
+    def _served(self) -> list[str]:
+        """The recorded locations this host would read (all, or those of --locations)."""
+        names = self.store.list_locations(self.deployment)
+        return [n for n in names if self.watch.only is None or n in self.watch.only]
 
     def _watchdog_gave_up(
         self, state: LocationState, entry: VersionEntry | None, error: LoadError

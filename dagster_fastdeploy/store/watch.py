@@ -90,6 +90,11 @@ class RecordWatch:
             return {}, []
         return self._relist()
 
+    @property
+    def listed(self) -> bool:
+        """Whether `records` holds a whole listing yet (false until the first poll)."""
+        return self._listed_at is not None
+
     def forget(self, location: str) -> None:
         """This process removed the location's record itself: drop it without waiting."""
         self.records.pop(location, None)
