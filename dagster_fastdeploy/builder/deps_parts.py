@@ -84,15 +84,12 @@ def build_in_parts(
     if set(files.values()) != {pin.name for pin in locked.pins}:
         return None  # a wheel for no pin, or a pin without its wheel: not what pex would get
     groups = split_by_size(wheels, locked.pins, parts)
-    work = output.parent / "parts"
-    shutil.rmtree(work, ignore_errors=True)
+    work = _new_parts(output, groups)
     for i, group in enumerate(groups):
         mine = {pin.name for pin in group}
-        (work / f"{i}" / "wheels").mkdir(parents=True)
         for wheel, name in files.items():
             if name in mine:
                 os.link(wheel, work / f"{i}" / "wheels" / wheel.name)
-        (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
     if progress is not None:
         progress(f"{len(locked.pins)} packages in {len(groups)} parts at once")
     return _build_and_assemble(
@@ -125,11 +122,7 @@ def download_and_build_in_parts(
         return None
     by_part = _balanced(planned, lambda w: w.size or 0, lambda w: w.pin.name, parts)
     groups = [[wheel.pin for wheel in part] for part in by_part]
-    work = output.parent / "parts"
-    shutil.rmtree(work, ignore_errors=True)
-    for i, group in enumerate(groups):
-        (work / f"{i}" / "wheels").mkdir(parents=True)
-        (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
+    work = _new_parts(output, groups)
     if progress is not None:
         progress(f"{len(locked.pins)} packages in {len(groups)} parts, each built once fetched")
     # deps_pex_download (until the last wheel is in) overlaps deps_pex_in_parts (from the
@@ -154,6 +147,16 @@ def download_and_build_in_parts(
         shutil.rmtree(work, ignore_errors=True)
         return None
     return seconds
+
+
+def _new_parts(output: Path, groups: list[list[Pin]]) -> Path:
+    """A fresh `parts/` beside `output`: per group, its pins file and an empty `wheels/`."""
+    work = output.parent / "parts"
+    shutil.rmtree(work, ignore_errors=True)
+    for i, group in enumerate(groups):
+        (work / f"{i}" / "wheels").mkdir(parents=True)
+        (work / f"{i}" / "pins.txt").write_text(canonical_text(group))
+    return work
 
 
 def _all_fetched(jobs: list[Future[bool]]) -> Callable[[], bool]:

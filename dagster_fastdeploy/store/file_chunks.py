@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from dagster_fastdeploy.errors import IntegrityError
 from dagster_fastdeploy.store.blobs import BlobInfo
@@ -128,29 +129,26 @@ class FileChunks:
         return str(self._recipe(blob))
 
     def list_chunks(self) -> list[BlobInfo]:
-        directory = self.root / CHUNKS
-        chunks = []
-        if directory.is_dir():
-            for path in sorted(directory.iterdir()):
-                if is_chunk_name(path.name):
-                    stat = path.stat()
-                    chunks.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
-        return chunks
+        return self._listed(CHUNKS, is_chunk_name)
 
     def delete_chunk(self, name: str) -> None:
         with store_io(self.url, f"deleting chunk {name}"):
             self._chunk(name).unlink(missing_ok=True)
 
     def list_quarantined(self) -> list[BlobInfo]:
-        directory = self.root / QUARANTINE
-        found = []
-        if directory.is_dir():
-            for path in sorted(directory.iterdir()):
-                if is_quarantined_name(path.name):
-                    stat = path.stat()
-                    found.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
-        return found
+        return self._listed(QUARANTINE, is_quarantined_name)
 
     def delete_quarantined(self, name: str) -> None:
         with store_io(self.url, f"deleting quarantined chunk {name}"):
             (self.root / quarantined_key(name)).unlink(missing_ok=True)
+
+    def _listed(self, folder: str, named: Callable[[str], bool]) -> list[BlobInfo]:
+        """The files of `folder` whose names `named` accepts (temp files and strays are not)."""
+        directory = self.root / folder
+        found = []
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if named(path.name):
+                    stat = path.stat()
+                    found.append(BlobInfo(path.name, stat.st_size, stat.st_mtime))
+        return found

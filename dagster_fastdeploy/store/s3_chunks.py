@@ -222,29 +222,26 @@ class S3Chunks:
         return self._where(self._key(recipe_key(blob)))
 
     def list_chunks(self) -> list[BlobInfo]:
-        chunks = []
-        start = len(self._key(f"{CHUNKS}/"))
-        for page in self._list(f"{CHUNKS}/"):
-            for obj in page.get("Contents", []):
-                name = obj["Key"][start:]
-                if is_chunk_name(name):
-                    chunks.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
-        return chunks
+        return self._listed(CHUNKS, is_chunk_name)
 
     def delete_chunk(self, name: str) -> None:
         with self._errors(f"deleting chunk {name}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(chunk_key(name)))
 
     def list_quarantined(self) -> list[BlobInfo]:
-        found = []
-        start = len(self._key(f"{QUARANTINE}/"))
-        for page in self._list(f"{QUARANTINE}/"):
-            for obj in page.get("Contents", []):
-                name = obj["Key"][start:]
-                if is_quarantined_name(name):
-                    found.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
-        return found
+        return self._listed(QUARANTINE, is_quarantined_name)
 
     def delete_quarantined(self, name: str) -> None:
         with self._errors(f"deleting quarantined chunk {name}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(quarantined_key(name)))
+
+    def _listed(self, folder: str, named: Callable[[str], bool]) -> list[BlobInfo]:
+        """The objects under `folder/` whose names `named` accepts."""
+        found = []
+        start = len(self._key(f"{folder}/"))
+        for page in self._list(f"{folder}/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][start:]
+                if named(name):
+                    found.append(BlobInfo(name, obj["Size"], obj["LastModified"].timestamp()))
+        return found
