@@ -17,18 +17,24 @@ import sys
 import threading
 from typing import Any, Callable
 
+# What a standby imports before it is told what to load: dagster, its gRPC server, and the
+# modules Dagster imports lazily while loading code (most of a cold start). The host compiles
+# their bytecode before a new environment's first standby (runtime/bytecode.py).
+START_MODULES = (
+    "dagster",
+    "dagster._grpc.server",
+    "dagster._core.storage.event_log",
+    "dagster._core.workspace.autodiscovery",
+    "dagster._utils.test",
+)
+
 
 def import_server_machinery() -> str:
-    """Import dagster, its gRPC server and the storage modules Dagster imports lazily while
-    loading code (most of a cold start). Returns the dagster version."""
+    """Import START_MODULES. Returns the dagster version."""
     import dagster
     import dagster._grpc.server  # noqa: F401
 
-    for name in (
-        "dagster._core.storage.event_log",
-        "dagster._core.workspace.autodiscovery",
-        "dagster._utils.test",
-    ):
+    for name in START_MODULES[2:]:
         with contextlib.suppress(Exception):  # a speed-up, absent in some versions
             importlib.import_module(name)
     return dagster.__version__

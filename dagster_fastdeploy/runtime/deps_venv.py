@@ -37,8 +37,8 @@ from dagster_fastdeploy.runtime.bytecode import (
     COMPLETE,
     Background,
     compile_now,
+    compile_start_imports,
     not_required,
-    probe_start_imports,
     python_files,
 )
 
@@ -93,8 +93,9 @@ def make_deps_venv(
         if later:
             started = time.perf_counter()
             direct = not_required(list(installed.values()), later)
-            probe_start_imports(work, later, interpreter, direct)
+            files = compile_start_imports(work, later, interpreter, direct)
             seconds["bytecode_start_imports"] = time.perf_counter() - started
+            seconds["bytecode_start_files"] = float(files)
         # New wheels' bytecode, and any an earlier host left unfinished, for the next environment.
         unfinished = [
             p for p in installed.values() if (p / _STARTED).exists() and not (p / COMPLETE).exists()
