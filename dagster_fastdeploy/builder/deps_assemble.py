@@ -224,7 +224,7 @@ def build_whole(
     pins = locked.pins if locked.pex_args[:1] == ["--intransitive"] else []
     if pins and parts != 1:
         overlapped = download_and_build_in_parts(
-            locked, declared, target, output, build_sdists, flags_version, progress, parts or 4
+            locked, declared, target, output, build_sdists, flags_version, progress, parts
         )
         if overlapped is not None:
             return overlapped
