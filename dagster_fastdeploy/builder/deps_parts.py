@@ -186,8 +186,9 @@ def _build_and_assemble(
     seconds: dict[str, float],
     ready: list[Callable[[], bool]] | None = None,
 ) -> dict[str, float] | None:
-    """One pex per group at once (each once `ready[i]()` says its wheels are in), their wheel
-    entries kept, deps.pex assembled from them; None when a part's wheels did not come."""
+    """One pex per group at once (each once `ready[i]()` says its wheels are in), each part's
+    wheel entries kept as soon as it is built, deps.pex assembled from them; None when a part's
+    wheels did not come."""
     from dagster_fastdeploy.builder.deps_pex import build_deps_pex
 
     # pex subsets pre-resolved wheels to their closure: the other parts' pins are excluded
@@ -209,6 +210,8 @@ def _build_and_assemble(
             part / "wheels",
             tuple(others[i]),
         )
+        # Kept now, while the other parts' pex still runs (one core is idle at the end).
+        remember_wheels(part / "deps.pex", groups[i], target, flags_version)
         return part / "deps.pex"
 
     seconds["deps_pex_parts"] = float(len(groups))
@@ -220,9 +223,6 @@ def _build_and_assemble(
         shutil.rmtree(work, ignore_errors=True)
         return None
     started = time.perf_counter()
-    for path, group in zip(built, groups):
-        assert path is not None
-        remember_wheels(path, group, target, flags_version)
     assert built[0] is not None
     done = assemble_from_cache(built[0], locked.pins, target, flags_version, output, others[0])
     shutil.rmtree(work, ignore_errors=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -161,30 +162,29 @@ def compile_start_imports(
         return 0
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
     compilers = max(1, min(os.cpu_count() or 1, MAX_COMPILERS, len(files)))
-    processes = []
-    for i in range(compilers):
-        process = subprocess.Popen(
-            [str(interpreter), "-I", "-c", _COMPILE, "files", str(os.getpid())],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        processes.append((process, "".join(f"{f}\n" for f in files[i::compilers])))
-    for process, share in processes:
-        assert process.stdin is not None
-        try:
-            process.stdin.write(share)
-            process.stdin.close()
-        except BrokenPipeError:
-            pass  # it ended early; its files are compiled by whoever imports them
-    for process, _ in processes:
-        try:
-            process.wait(COMPILE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with tempfile.TemporaryDirectory(prefix="fastdeploy-compile-") as scratch:
+        processes = []
+        for i in range(compilers):
+            # Each its own list in a file: a pipe holds 64 KB, and a list written into one
+            # would wait for that compiler to read it before the next compiler got its own.
+            share = Path(scratch) / f"{i}.txt"
+            share.write_text("".join(f"{f}\n" for f in files[i::compilers]))
+            with share.open() as stdin:
+                processes.append(
+                    subprocess.Popen(
+                        [str(interpreter), "-I", "-c", _COMPILE, "files", str(os.getpid())],
+                        env=env,
+                        stdin=stdin,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+        for process in processes:
+            try:
+                process.wait(COMPILE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     return len(files)
 
 
