@@ -2,8 +2,10 @@
 
 - image_rebuild: a fresh virtualenv, `pip install` of the same pinned requirements plus the project,
   then a cold `dagster api grpc` until it answers a ping: the lower bound of a Docker build with a
-  dependency-layer miss plus a fresh container, without push or pull (pip's download cache is warm,
-  which only flatters this baseline).
+  dependency-layer miss plus a fresh container, without push or pull. pip downloads its wheels as
+  a fresh image build does (pip's HTTP cache keeps no files on this machine, `pip cache info`),
+  some from the machine's local package mirror where pip's configuration names one (23 of the
+  example's 51 here), which only flatters this baseline.
 - image_restart: the same environment already built (pip compiled its bytecode, as an image build
   does); a new `dagster api grpc` process started cold until it answers: what a new container pays
   for a source-only change before any build, push or pull.

@@ -189,6 +189,7 @@ def build_project(
 
         sources_before = {p.name for p in out.glob("source-*.pex")}
         source_thread = threading.Thread(target=source_step, name="source.pex")
+        say("Building source.pex, beside the dependencies")
         source_thread.start()
         step = time.perf_counter()
         try:
@@ -203,7 +204,8 @@ def build_project(
                 say,
             )
             seconds["deps"] = time.perf_counter() - step
-            say("Building source.pex")
+            if source_thread.is_alive():
+                say("Finishing source.pex")
         except BaseException:
             source_thread.join()
             if "pex" in made and made["pex"][0].name not in sources_before:
