@@ -340,6 +340,7 @@ class RollbackResult:
     seconds: dict[str, float]
     store: str
     rollout: LocationStatus | None = field(default=None, repr=False)  # with --server
+    warnings: list[str] = field(default_factory=list)  # e.g. the code restored failed before
 
     @property
     def state(self) -> VersionState | None:

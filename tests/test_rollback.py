@@ -204,3 +204,52 @@ def test_gc_on_an_unreachable_store_is_a_clear_error(moto_server: object) -> Non
     assert "Traceback" not in done.stderr
     with pytest.raises(StoreError):
         open_store("ftp://x")
+
+
+def _report_failing(store: Store, version: int, host_id: str = "host-a") -> None:
+    """A host's heartbeat, as a host writes it, saying `version` of etl failed to load there
+    while version 1 keeps serving."""
+    from dagster_fastdeploy.store.heartbeats import HostHeartbeat, ServedLocation, write_heartbeat
+
+    now = datetime.now(timezone.utc).isoformat()
+    write_heartbeat(
+        store,
+        HostHeartbeat(
+            host_id, "prod", "127.0.0.1:1", False, "vm", 1, "0", now, now, 5.0,
+            {"locations": None, "host_group": None},
+            [ServedLocation("etl", "127.0.0.1:2", 2, version, 1, "failed")],
+        ),
+    )  # fmt: skip
+
+
+def test_rollback_skips_code_a_host_reported_failing_and_warns_when_told_to_restore_it(
+    file_store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(file_store_url)
+    first = record_version(store, tmp_path, 1)
+    record_version(store, tmp_path, 2)  # failed to load on host-a
+    third = record_version(store, tmp_path, 3)
+    record_version(store, tmp_path, 4)
+    _report_failing(store, 3)
+
+    # by default: not v3 (failed on host-a), the one before it with different code
+    done = cli("rollback", "--location", "etl", "--store", file_store_url, "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["rolled_back_to"], answer["warnings"]) == (2, [])
+
+    # named: done, with a warning that says where it failed
+    named = cli("rollback", "--location", "etl", "--to", "3", "--store", file_store_url)
+    assert named.returncode == 0, named.stderr
+    assert "warning: the code of v3 failed to load on host-a" in named.stderr
+    current = store.read_record("prod", "etl").current  # type: ignore[union-attr]
+    assert current is not None and (current.pex_tag, current.rollback_of) == (third, 3)
+
+    # nothing left that did not fail: says so, records nothing
+    for version, host in ((1, "host-b"), (2, "host-c"), (4, "host-d")):
+        _report_failing(store, version, host)
+    refused = cli("rollback", "--location", "etl", "--store", file_store_url)
+    assert refused.returncode == 1
+    assert "failed to load on a host" in refused.stderr and "--to" in refused.stderr
+    versions = [e.version for e in store.read_record("prod", "etl").history]  # type: ignore[union-attr]
+    assert versions == [1, 2, 3, 4, 5, 6] and first

@@ -1,9 +1,13 @@
 """`rollback`: append a version that points at an earlier version's pex tag. History is
-append-only: the rollback is a new version whose `rollback_of` names the version it restores."""
+append-only: the rollback is a new version whose `rollback_of` names the version it restores.
+
+The hosts' heartbeats say which version each last failed to load: by default a rollback skips
+code a host reported failing, and `--to` such a version goes ahead with a warning."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from dagster_fastdeploy.errors import FastDeployError
 from dagster_fastdeploy.host_api import DEFAULT_ROLLOUT_TIMEOUT, RollbackResult
@@ -25,9 +29,24 @@ def _versions(record: DeploymentRecord) -> str:
     return ", ".join(str(e.version) for e in record.history)
 
 
-def choose_target(record: DeploymentRecord, to: int | None) -> VersionEntry:
+def failing_on_hosts(store: Store, deployment: str, location: str) -> dict[int, list[str]]:
+    """The versions of `location` that hosts last reported failing, and which hosts."""
+    from dagster_fastdeploy.store.heartbeats import read_hosts
+
+    failing: dict[int, list[str]] = {}
+    for host in read_hosts(store, deployment):
+        for served in host.locations:
+            if served.name == location and served.state == "failed" and served.version:
+                failing.setdefault(served.version, []).append(host.host_id)
+    return failing
+
+
+def choose_target(
+    record: DeploymentRecord, to: int | None, failing: Mapping[int, list[str]] | None = None
+) -> VersionEntry:
     """The version asked for, or by default the latest earlier version that serves different
-    code than the current one (so rolling back twice does not land on the same code)."""
+    code than the current one (so rolling back twice does not land on the same code) and that
+    no host reported failing (`failing`: version -> hosts)."""
     current = record.current
     assert current is not None
     where = f"{record.deployment}/{record.location}"
@@ -43,13 +62,43 @@ def choose_target(record: DeploymentRecord, to: int | None) -> VersionEntry:
                 f"{current.version}); pick another of {_versions(record)}"
             )
         return target
+    bad = _failing_tags(record, failing or {})
+    skipped = []
     for earlier in reversed(record.history[:-1]):
-        if earlier.pex_tag != current.pex_tag:
-            return earlier
+        if earlier.pex_tag == current.pex_tag:
+            continue
+        if earlier.pex_tag in bad:
+            skipped.append(earlier.version)
+            continue
+        return earlier
+    if skipped:
+        listed = ", ".join(f"v{v}" for v in skipped)
+        raise NothingToRollBackError(
+            f"every earlier version of {where} with different code failed to load on a host "
+            f"({listed}, as the hosts last reported); to restore one anyway, name it with --to"
+        )
     raise NothingToRollBackError(
         f"{where} has no earlier version with different code to roll back to "
         f"(versions: {_versions(record)})"
     )
+
+
+def _failing_tags(record: DeploymentRecord, failing: Mapping[int, list[str]]) -> set[str]:
+    return {e.pex_tag for e in record.history if e.version in failing}
+
+
+def _warnings(
+    record: DeploymentRecord, target: VersionEntry, failing: Mapping[int, list[str]]
+) -> list[str]:
+    """A warning when the code restored is code some host reported failing to load."""
+    same_code = [e.version for e in record.history if e.pex_tag == target.pex_tag]
+    hosts = sorted({host for version in same_code for host in failing.get(version, [])})
+    if not hosts:
+        return []
+    return [
+        f"the code of v{target.version} failed to load on {', '.join(hosts)} (the hosts' last "
+        "report); it is restored as asked, and those hosts may fail it again"
+    ]
 
 
 def rollback_location(
@@ -73,7 +122,8 @@ def rollback_location(
             f"no location {location!r} in deployment {deployment!r} of the store {store.url}: "
             f"deploy it first (locations there: {there})"
         )
-    target = choose_target(record, to)
+    failing = failing_on_hosts(store, deployment, location)
+    target = choose_target(record, to, failing)
     missing = [name for name in parse_pex_tag(target.pex_tag) if not store.blob_complete(name)]
     if missing:
         raise NothingToRollBackError(
@@ -104,4 +154,5 @@ def rollback_location(
         seconds=seconds,
         store=store.url,
         rollout=rollout,
+        warnings=_warnings(record, target, failing),
     )

@@ -224,6 +224,8 @@ def rollback(
         token=token,
         rollout_timeout=timeout,
     )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     lines = [
         f"Rolled back {result.location} in {result.deployment}: v{result.version} serves the "
         f"code of v{result.rolled_back_to} (was v{result.previous_version})",
