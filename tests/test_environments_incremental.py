@@ -108,7 +108,8 @@ def test_a_cold_environment_compiles_what_a_standby_imports_first_and_the_rest_l
         assert steps["materialize.bytecode_start_files"] >= len(compiled)
         # Nearly every module a standby and the project's imports load has its bytecode now.
         code = (
-            "import os, sys, importlib.util as u, dagster._grpc.server, dagster._utils.test, pandas;"
+            "import os, sys, importlib.util as u, dagster._grpc.server, dagster._utils.test;"
+            "import pandas;"
             "f = [m.__file__ for m in list(sys.modules.values()) if (getattr(m, '__file__', None)"
             " or '').endswith('.py') and 'site-packages' in m.__file__];"
             "print(len(f), sum(os.path.exists(u.cache_from_source(x)) for x in f))"
