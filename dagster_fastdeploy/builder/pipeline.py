@@ -189,7 +189,7 @@ def build_project(
 
         sources_before = {p.name for p in out.glob("source-*.pex")}
         source_thread = threading.Thread(target=source_step, name="source.pex")
-        say("Building source.pex, beside the dependencies")
+        say("Building source.pex")  # while the dependencies' lines follow
         source_thread.start()
         step = time.perf_counter()
         try:
@@ -204,8 +204,6 @@ def build_project(
                 say,
             )
             seconds["deps"] = time.perf_counter() - step
-            if source_thread.is_alive():
-                say("Finishing source.pex")
         except BaseException:
             source_thread.join()
             if "pex" in made and made["pex"][0].name not in sources_before:
