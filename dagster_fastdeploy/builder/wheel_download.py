@@ -128,6 +128,11 @@ def _wheel_tags(filename: str) -> set[str]:
     return {f"{p}-{a}-{s}" for p in pythons for a in abis for s in platforms}
 
 
+def _plain_name(filename: str) -> bool:
+    """A file name an index may give: no directory part (it names the file written)."""
+    return "/" not in filename and "\\" not in filename and not filename.startswith(".")
+
+
 def _choose(files: list[_IndexFile], pin: Pin, ranks: dict[str, int]) -> _IndexFile | None:
     """The pinned wheel ranked best for the target; None when there is none. Cheap tests first:
     most of a page's files are other versions' or other digests'."""
@@ -135,7 +140,7 @@ def _choose(files: list[_IndexFile], pin: Pin, ranks: dict[str, int]) -> _IndexF
     version = re.sub(r"[-_.]+", "-", pin.version)
     best: tuple[int, _IndexFile] | None = None
     for file in files:
-        if not file.filename.endswith(".whl"):
+        if not file.filename.endswith(".whl") or not _plain_name(file.filename):
             continue
         if file.sha256 is not None and file.sha256 not in pinned:
             continue

@@ -81,6 +81,9 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             {"filename": n, "url": f"../../files/{n}", "hashes": {"sha256": _sha(n)}, "size": 9}
             for n in listed
         ]
+        # a name that climbs out of the download directory is never used, pinned or not
+        evil = {**entries[2], "filename": f"../../{GOOD}"}
+        entries.insert(0, evil)
         (page / "index.html").write_text(json.dumps({"files": entries}))
         yield from _serve(tmp_path, "application/vnd.pypi.simple.v1+json")
 
