@@ -9,8 +9,8 @@ them. So when the new wheels hold more than COMPILE_NOW_LIMIT Python files:
   no other wheel requires (the project's direct dependencies, what its code imports: pandas, say;
   never user code itself) loads, as read from their imports (start_imports.py), are compiled by
   one process per core into the work directory's own `__pycache__` (`unchecked-hash`: the
-  sources are hardlinks that are never written). Nothing is imported: the example's 1,478 files
-  in about 1.2 s on 2 cores, where importing them to compile them took 3.6 s;
+  sources are hardlinks that are never written). Nothing is imported: the example's 1,478
+  files in 1.6-1.8 s on 2 cores, where importing them to compile them took 3.6-4.3 s;
 - later, in one background process at the lowest CPU priority: every file of the new wheels is
   compiled into the installed-wheel cache (`unchecked-hash`, new files only, written by
   py_compile's atomic rename), and `.bytecode-complete` is dropped in each wheel's directory;
