@@ -20,6 +20,7 @@ from dagster_fastdeploy.errors import FastDeployError
 # command name -> "module:attribute"
 COMMANDS = {
     "build": "dagster_fastdeploy.commands.build_cmd:build",
+    "cache": "dagster_fastdeploy.commands.cache_cmd:cache",
     "deploy": "dagster_fastdeploy.commands.deploy_cmd:deploy",
     "rollback": "dagster_fastdeploy.commands.deploy_cmd:rollback",
     "gc": "dagster_fastdeploy.commands.deploy_cmd:gc",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dagster_fastdeploy.builder.cache import cache_root, place_file
+from dagster_fastdeploy.builder.cache_prune import mark_used
 from dagster_fastdeploy.builder.lock import LockedDeps, find_lock_file, lock
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
@@ -111,6 +112,7 @@ def prepare_deps(
         cached = cached_entry(deps_hash)
         if cached is not None:
             entry, path = cached
+            mark_used(path.parent)
             return DepsOutcome(
                 entry, _place(path, out_dir), built=False, resolved=False, seconds={}
             )

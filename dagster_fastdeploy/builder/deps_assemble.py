@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dagster_fastdeploy.builder.cache import cache_root
+from dagster_fastdeploy.builder.cache_prune import mark_used
 from dagster_fastdeploy.builder.lock import LockedDeps
 from dagster_fastdeploy.builder.pex_zip import dump_pex_info, pex_version
 from dagster_fastdeploy.builder.pins import Pin, canonical, canonical_text
@@ -117,8 +118,11 @@ def _cached(pin: Pin, target: BuildTarget, flags_version: int) -> dict[str, Any]
         )
     except (OSError, ValueError):
         return None
-    if not all(_block_path(w, f).is_file() for w, f in document["wheels"].items()):
+    blocks = [_block_path(w, f) for w, f in document["wheels"].items()]
+    if not all(block.is_file() for block in blocks):
         return None
+    for block in blocks:
+        mark_used(block)
     return dict(document)
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from dagster_fastdeploy.builder.cache import cache_root, place_file
+from dagster_fastdeploy.builder.cache_prune import mark_used
 from dagster_fastdeploy.builder.pins import Pin
 from dagster_fastdeploy.builder.requirements import DeclaredDeps
 from dagster_fastdeploy.builder.target import BuildTarget
@@ -160,6 +161,7 @@ def _fetch(url: str, dest: Path, pinned: set[str]) -> bool:
         cached = kept / digest / dest.name
         if cached.is_file():
             place_file(cached, dest)
+            mark_used(cached.parent)
             return True
     data = _get(url.split("#", 1)[0])[0]
     digest = hashlib.sha256(data).hexdigest()
