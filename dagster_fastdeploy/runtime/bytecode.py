@@ -95,9 +95,9 @@ def compile_now(python: Path, directories: list[Path]) -> None:
         (directory / COMPLETE).touch()
 
 
-def top_level_modules(installed: list[Path], dagster: bool = False) -> list[str]:
-    """The top-level modules and packages of installed wheels (dagster's own left out unless
-    `dagster`: the standby's probe imports those)."""
+def top_level_modules(installed: list[Path]) -> list[str]:
+    """The top-level modules and packages of installed wheels (an integration such as
+    dagster_dbt among them: the project's code imports it)."""
     names = set()
     for directory in installed:
         for entry in directory.iterdir():
@@ -106,8 +106,7 @@ def top_level_modules(installed: list[Path], dagster: bool = False) -> list[str]
                 continue
             if entry.is_dir() and not (entry / "__init__.py").is_file():
                 continue
-            ours = dagster or not name.startswith("dagster")
-            if name.isidentifier() and not name.startswith("_") and ours:
+            if name.isidentifier() and not name.startswith("_"):
                 names.add(name)
     return sorted(names)
 
