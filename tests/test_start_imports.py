@@ -99,3 +99,21 @@ def test_relative_and_aliased_names() -> None:
         "pkg.sub.p",
         "pkg.sub.q",
     ]
+
+
+def test_the_roots_include_every_direct_dependency_a_project_imports(tmp_path: Path) -> None:
+    from dagster_fastdeploy.runtime.bytecode import top_level_modules
+
+    _write(
+        tmp_path,
+        {
+            "integration/dagster_duckdb/__init__.py": "",  # an integration the project imports
+            "integration/dagster_duckdb-0.1.dist-info/METADATA": "",
+            "single/six.py": "",
+            "single/_private.py": "",
+            "single/notes.txt": "",
+            "data/not_a_package/readme.md": "",
+        },
+    )
+    found = top_level_modules([tmp_path / "integration", tmp_path / "single", tmp_path / "data"])
+    assert found == ["dagster_duckdb", "six"]
