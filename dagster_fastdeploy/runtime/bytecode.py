@@ -75,6 +75,12 @@ for top in sys.argv[3:]:
 COMPILE_TIMEOUT = 120.0
 
 
+def interpreter_environment() -> dict[str, str]:
+    """The host's environment for running an interpreter on its own work (compiling, pex
+    tools): without the PYTHONPATH or PEX_PYTHON that would point it at the host's Python."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+
+
 def python_files(directories: list[Path]) -> int:
     return sum(
         1 for d in directories for _, _, files in os.walk(d) for f in files if f.endswith(".py")
@@ -83,7 +89,7 @@ def python_files(directories: list[Path]) -> int:
 
 def compile_now(python: Path, directories: list[Path]) -> None:
     """Every file of `directories`, in parallel (`compileall -j 0`), `unchecked-hash`."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+    env = interpreter_environment()
     subprocess.run(
         [str(python), "-m", "compileall", "-q", "-j", "0"]
         + ["--invalidation-mode", "unchecked-hash", *map(str, directories)],
@@ -159,7 +165,7 @@ def compile_start_imports(
     files = [f for f in start_files(site, roots) if not os.path.exists(cache_from_source(str(f)))]
     if not files:
         return 0
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+    env = interpreter_environment()
     compilers = max(1, min(os.cpu_count() or 1, MAX_COMPILERS, len(files)))
     with tempfile.TemporaryDirectory(prefix="fastdeploy-compile-") as scratch:
         processes = []
@@ -199,7 +205,7 @@ class Background:
         """Compile `directories` (installed wheels) in the background, lowest priority."""
         if not directories:
             return
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+        env = interpreter_environment()
         with self._lock:
             if self._stopped:
                 return

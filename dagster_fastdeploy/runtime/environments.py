@@ -29,7 +29,7 @@ from dagster_fastdeploy.builder.interpreters import locate_python
 from dagster_fastdeploy.errors import DiskFullError, HostError, IntegrityError
 from dagster_fastdeploy.local_files import atomic_directory
 from dagster_fastdeploy.manifest import Manifest
-from dagster_fastdeploy.runtime.bytecode import Background
+from dagster_fastdeploy.runtime.bytecode import Background, interpreter_environment
 from dagster_fastdeploy.runtime.deps_venv import make_deps_venv, wheels_of
 from dagster_fastdeploy.runtime.log import timed_step
 from dagster_fastdeploy.store.base import Store
@@ -261,7 +261,7 @@ def _pex_parent() -> str:
 
 
 def _run(cmd: list[str], what: str, check: bool = True) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PEX_PYTHON")}
+    env = interpreter_environment()
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise HostError(f"could not {what}: {result.stderr.strip()[-2000:]}")
