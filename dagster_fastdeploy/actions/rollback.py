@@ -42,11 +42,11 @@ def failing_on_hosts(store: Store, deployment: str, location: str) -> dict[int, 
 
 
 def choose_target(
-    record: DeploymentRecord, to: int | None, failing: Mapping[int, list[str]] | None = None
+    record: DeploymentRecord, to: int | None, failing: Mapping[str, list[str]] | None = None
 ) -> VersionEntry:
     """The version asked for, or by default the latest earlier version that serves different
-    code than the current one (so rolling back twice does not land on the same code) and that
-    no host reported failing (`failing`: version -> hosts)."""
+    code than the current one (so rolling back twice does not land on the same code) and whose
+    code no host reported failing (`failing`: pex tag -> hosts, see failing_code)."""
     current = record.current
     assert current is not None
     where = f"{record.deployment}/{record.location}"
@@ -62,7 +62,7 @@ def choose_target(
                 f"{current.version}); pick another of {_versions(record)}"
             )
         return target
-    bad = _failing_tags(record, failing or {})
+    bad = failing or {}
     skipped = []
     for earlier in reversed(record.history[:-1]):
         if earlier.pex_tag == current.pex_tag:
@@ -83,16 +83,21 @@ def choose_target(
     )
 
 
-def _failing_tags(record: DeploymentRecord, failing: Mapping[int, list[str]]) -> set[str]:
-    return {e.pex_tag for e in record.history if e.version in failing}
+def failing_code(
+    record: DeploymentRecord, failing: Mapping[int, list[str]]
+) -> dict[str, list[str]]:
+    """The code (pex tag) of the versions hosts reported failing, and which hosts: a rollback
+    to v5 that restored v3's code fails where v3 failed."""
+    hosts: dict[str, set[str]] = {}
+    for entry in record.history:
+        if entry.version in failing:
+            hosts.setdefault(entry.pex_tag, set()).update(failing[entry.version])
+    return {tag: sorted(names) for tag, names in hosts.items()}
 
 
-def _warnings(
-    record: DeploymentRecord, target: VersionEntry, failing: Mapping[int, list[str]]
-) -> list[str]:
+def _warnings(target: VersionEntry, failing: Mapping[str, list[str]]) -> list[str]:
     """A warning when the code restored is code some host reported failing to load."""
-    same_code = [e.version for e in record.history if e.pex_tag == target.pex_tag]
-    hosts = sorted({host for version in same_code for host in failing.get(version, [])})
+    hosts = failing.get(target.pex_tag)
     if not hosts:
         return []
     return [
@@ -122,7 +127,7 @@ def rollback_location(
             f"no location {location!r} in deployment {deployment!r} of the store {store.url}: "
             f"deploy it first (locations there: {there})"
         )
-    failing = failing_on_hosts(store, deployment, location)
+    failing = failing_code(record, failing_on_hosts(store, deployment, location))
     target = choose_target(record, to, failing)
     missing = [name for name in parse_pex_tag(target.pex_tag) if not store.blob_complete(name)]
     if missing:
@@ -154,5 +159,5 @@ def rollback_location(
         seconds=seconds,
         store=store.url,
         rollout=rollout,
-        warnings=_warnings(record, target, failing),
+        warnings=_warnings(target, failing),
     )
